@@ -1,0 +1,78 @@
+// swift-tools-version: 6.1
+//
+// dptrain: a data-parallel trainer for the DD2424 network family.
+// The targets are the layers; a dependency that is not declared cannot happen.
+import PackageDescription
+
+let package = Package(
+  name: "dptrain",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "dptrain", targets: ["dptrain"]),
+  ],
+  traits: [
+    // Open MPI bridge. Disable with `--disable-default-traits` on machines without Open MPI;
+    // dptrain then runs as one process only.
+    .trait(name: "MPI", description: "Link Open MPI and enable multi-rank training."),
+    .default(enabledTraits: ["MPI"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+  ],
+  targets: [
+    // MARK: - C libraries (pkg-config system libraries)
+    .systemLibrary(
+      name: "COpenBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+
+    // MARK: - Numerics
+    .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"]),
+    .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra"]),
+
+    // MARK: - Data
+    .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib"]),
+
+    // MARK: - Distribution
+    .target(name: "Distributed", dependencies: ["LinearAlgebra"]),
+    .target(
+      name: "DistributedMPI",
+      dependencies: [
+        "Distributed",
+        .target(name: "CMPI", condition: .when(traits: ["MPI"])),
+      ]),
+
+    // MARK: - Training
+    .target(
+      name: "Training",
+      dependencies: [
+        "LinearAlgebra", "NeuralNetwork", "Datasets", "Distributed",
+      ]),
+
+    // MARK: - Command line
+    .executableTarget(
+      name: "dptrain",
+      dependencies: [
+        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI",
+        "LinearAlgebra",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+
+    // MARK: - Tests
+    .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
+    .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "LinearAlgebra"],
+                resources: [.copy("Fixtures")]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
+    .testTarget(
+      name: "TrainingTests",
+      dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra"]),
+  ],
+  swiftLanguageModes: [.v6]
+)
