@@ -46,7 +46,8 @@ let package = Package(
       dependencies: [
         "Distributed",
         .target(name: "CMPI", condition: .when(traits: ["MPI"])),
-      ]),
+      ],
+      swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),
 
     // MARK: - Training
     .target(

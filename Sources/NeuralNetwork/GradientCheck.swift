@@ -1,0 +1,134 @@
+import LinearAlgebra
+
+/// Numerical differentiation scheme of the gradient check.
+public enum DifferenceMethod: String, Codable, Sendable, CaseIterable {
+  /// `(J(theta + h e_i) - J(theta - h e_i)) / 2h`, error O(h^2).
+  case centered
+  /// `(J(theta + h e_i) - J(theta)) / h`, error O(h); the course's faster variant.
+  case forward
+}
+
+/// Relative errors of one parameter tensor: `|a - n| / max(floor, |a| + |n|)` over its checked
+/// entries, `a` analytic and `n` numerical.
+public struct GradientCheckEntry: Codable, Sendable {
+  public var name: String
+  public var checked: Int
+  public var total: Int
+  public var maxRelative: Double
+  public var meanRelative: Double
+  public var varianceRelative: Double
+  public var maxAbsolute: Double
+  /// Largest `|a|` among the checked entries, so a reader can judge the absolute scale.
+  public var maxAnalytic: Double
+}
+
+/// Compares the analytic gradient of the cost
+/// `J = (1/n) sum_i l(x_i, y_i) + lambda * sum_l ||W_l||^2` with finite differences, in Double,
+/// BatchNorm in training mode (the batch's statistics), as the course's ComputeGradsNum(Slow).
+public struct GradientCheck {
+  public var model: MLP<Double>
+  public let inputs: [Double]
+  public let labels: [Int32]
+  public let lambda: Double
+
+  /// The floor of the relative error's denominator, so that two exact zeros compare as equal and
+  /// rounding noise on a zero gradient is not divided by zero.
+  public static let relativeErrorFloor = 1e-12
+
+  public init(model: MLP<Double>, inputs: [Double], labels: [Int32], lambda: Double) {
+    precondition(inputs.count == labels.count * model.architecture.inputSize, "inputs must be [n, d]")
+    self.model = model
+    self.inputs = inputs
+    self.labels = labels
+    self.lambda = lambda
+  }
+
+  public var rows: Int { labels.count }
+
+  /// The cost `J` at the model's current parameters.
+  public func cost(cache: ForwardCache<Double>) throws -> Double {
+    try inputs.withUnsafeBufferPointer { x in
+      try model.forward(x.baseAddress!, rows: rows, mode: .training, batch: .local(rows), cache: cache)
+    }
+    let lossSum = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: false).lossSum }
+    return lossSum / Double(rows) + lambda * model.weightPenalty()
+  }
+
+  /// `dJ/dtheta` by back-propagation: gradient sums / n, plus `2 lambda W` on weights.
+  public func analyticGradient(cache: ForwardCache<Double>) throws -> [Double] {
+    var gradient = [Double](repeating: 0, count: model.layout.count)
+    try inputs.withUnsafeBufferPointer { x in
+      try model.forward(x.baseAddress!, rows: rows, mode: .training, batch: .local(rows), cache: cache)
+      _ = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: true) }
+      try gradient.withUnsafeMutableBufferPointer { g in
+        try model.backward(x.baseAddress!, cache: cache, batch: .local(rows), gradients: g.baseAddress!, accumulate: false)
+      }
+    }
+    let inverse = 1 / Double(rows)
+    for slot in model.layout.slots {
+      for i in slot.range {
+        gradient[i] *= inverse
+        if slot.kind == .weight { gradient[i] += 2 * lambda * model.parameters[i] }
+      }
+    }
+    return gradient
+  }
+
+  /// The flat indices checked: every entry, except that the first layer's weight matrix is
+  /// restricted to the columns of `dims` input dimensions drawn from `seed` (for 784- or
+  /// 3072-wide inputs), when `dims` is below the input size.
+  public func selectedIndices(dims: Int?, seed: UInt64) -> [String: [Int]] {
+    var result: [String: [Int]] = [:]
+    let d = model.architecture.inputSize
+    for slot in model.layout.slots {
+      if slot.name == "layer1.weight", let dims, dims < d {
+        var rng = SeededGenerator(seed: seed, stream: 0x6C4E)
+        let columns = rng.permutation(d).prefix(dims).sorted()
+        result[slot.name] = (0..<slot.shape[0]).flatMap { r in columns.map { slot.offset + r * d + $0 } }
+      } else {
+        result[slot.name] = Array(slot.range)
+      }
+    }
+    return result
+  }
+
+  /// Runs the check over `selection` (see `selectedIndices`) with step `h`.
+  public mutating func run(method: DifferenceMethod, h: Double, selection: [String: [Int]]) throws -> [GradientCheckEntry] {
+    let cache = ForwardCache<Double>(architecture: model.architecture, capacity: max(rows, 1))
+    let analytic = try analyticGradient(cache: cache)
+    let base = method == .forward ? try cost(cache: cache) : 0
+    var entries: [GradientCheckEntry] = []
+    for slot in model.layout.slots {
+      let indices = selection[slot.name] ?? []
+      var errors: [Double] = []
+      errors.reserveCapacity(indices.count)
+      var maxAbsolute = 0.0, maxAnalytic = 0.0
+      for i in indices {
+        let saved = model.parameters[i]
+        model.parameters[i] = saved + h
+        let plus = try cost(cache: cache)
+        let numerical: Double
+        switch method {
+        case .centered:
+          model.parameters[i] = saved - h
+          let minus = try cost(cache: cache)
+          numerical = (plus - minus) / (2 * h)
+        case .forward:
+          numerical = (plus - base) / h
+        }
+        model.parameters[i] = saved
+        let a = analytic[i]
+        let difference = abs(a - numerical)
+        errors.append(difference / max(Self.relativeErrorFloor, abs(a) + abs(numerical)))
+        maxAbsolute = max(maxAbsolute, difference)
+        maxAnalytic = max(maxAnalytic, abs(a))
+      }
+      let mean = errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
+      let variance = errors.isEmpty ? 0 : errors.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(errors.count)
+      entries.append(GradientCheckEntry(
+        name: slot.name, checked: indices.count, total: slot.count, maxRelative: errors.max() ?? 0,
+        meanRelative: mean, varianceRelative: variance, maxAbsolute: maxAbsolute, maxAnalytic: maxAnalytic))
+    }
+    return entries
+  }
+}

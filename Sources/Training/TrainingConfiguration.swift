@@ -1,0 +1,84 @@
+import Datasets
+import NeuralNetwork
+
+/// Scalar type of training.
+public enum Precision: String, Codable, Sendable, CaseIterable {
+  case float, double
+}
+
+/// Everything that determines a training run, resolved (defaults filled in) and written into
+/// every run directory as `config.json`, so that any number can be reproduced.
+public struct TrainingConfiguration: Codable, Sendable {
+  public var version: String = dptrainVersion
+  public var data: DataSource
+  public var validation: ValidationSplit
+  public var trainLimit: Int?
+  public var hidden: [Int]
+  public var batchNorm: Bool
+  /// Running-average factor: `avg = alpha * avg + (1 - alpha) * batch`.
+  public var bnAlpha: Double
+  public var batchNormEpsilon: Double = Architecture.defaultBatchNormEpsilon
+  public var loss: LossFunction
+  public var initialization: Initialization
+  public var seed: UInt64
+  public var precision: Precision
+  public var batchSize: Int
+  public var momentum: Double
+  public var lambda: Double
+  public var schedule: LearningRateSchedule
+  /// Length of training: `epochs`, or `cycles` of a cyclical schedule (2 n_s K steps);
+  /// `maxSteps` caps either.
+  public var epochs: Int?
+  public var cycles: Int?
+  public var maxSteps: Int?
+  /// Evaluate (and write a metrics row) every this many updates, besides every epoch's end.
+  public var evalEvery: Int?
+  public var shuffle: Bool
+  public var initModel: String?
+  /// Filled in when the run starts.
+  public var ranks: Int = 1
+  public var architecture: Architecture?
+
+  public init(
+    data: DataSource, validation: ValidationSplit, trainLimit: Int?, hidden: [Int], batchNorm: Bool, bnAlpha: Double,
+    loss: LossFunction, initialization: Initialization, seed: UInt64, precision: Precision, batchSize: Int,
+    momentum: Double, lambda: Double, schedule: LearningRateSchedule, epochs: Int?, cycles: Int?, maxSteps: Int?,
+    evalEvery: Int?, shuffle: Bool, initModel: String?
+  ) {
+    self.data = data
+    self.validation = validation
+    self.trainLimit = trainLimit
+    self.hidden = hidden
+    self.batchNorm = batchNorm
+    self.bnAlpha = bnAlpha
+    self.loss = loss
+    self.initialization = initialization
+    self.seed = seed
+    self.precision = precision
+    self.batchSize = batchSize
+    self.momentum = momentum
+    self.lambda = lambda
+    self.schedule = schedule
+    self.epochs = epochs
+    self.cycles = cycles
+    self.maxSteps = maxSteps
+    self.evalEvery = evalEvery
+    self.shuffle = shuffle
+    self.initModel = initModel
+  }
+
+  /// Update steps of the whole run for a training split of `count` samples.
+  public func totalSteps(trainingCount count: Int) -> Int {
+    let perEpoch = (count + batchSize - 1) / batchSize
+    var steps: Int
+    if let cycles, case .cyclical(_, _, let ns) = schedule {
+      steps = 2 * ns * cycles
+    } else {
+      steps = (epochs ?? 1) * perEpoch
+    }
+    if let maxSteps { steps = min(steps, maxSteps) }
+    return steps
+  }
+}
+
+public let dptrainVersion = "0.1.0"
