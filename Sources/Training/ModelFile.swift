@@ -1,0 +1,79 @@
+import Datasets
+import Foundation
+import LinearAlgebra
+import NeuralNetwork
+
+/// A trained model on disk: `model.safetensors` with weights stored `[out, in]` (PyTorch's and
+/// the course's layout) named `layer1.weight`, `layer1.bias`, `layer1.gamma`, `layer1.beta`,
+/// `layer1.running_mean`, `layer1.running_var`, ..., plus `input.mean` and `input.std`, the
+/// training split's normalization. The metadata records the loss, BatchNorm's epsilon and the
+/// image shape; the architecture itself is read off the tensor shapes, so files written by
+/// other tools with the same names load too.
+public enum ModelFile {
+  public static func save<T: Real>(_ model: MLP<T>, normalization: FeatureNormalization, imageShape: ImageShape?, to path: String) throws {
+    var tensors: [(String, NamedTensor)] = []
+    for slot in model.layout.slots {
+      tensors.append((slot.name, NamedTensor(shape: slot.shape, values: model.parameters[slot.range].map(Double.init))))
+    }
+    for slot in model.stateLayout.slots {
+      tensors.append((slot.name, NamedTensor(shape: slot.shape, values: model.state[slot.range].map(Double.init))))
+    }
+    tensors.append(("input.mean", NamedTensor(shape: [normalization.features], values: normalization.mean)))
+    tensors.append(("input.std", NamedTensor(shape: [normalization.features], values: normalization.std)))
+    var metadata = [
+      "format": "dptrain", "version": dptrainVersion, "loss": model.architecture.loss.rawValue,
+      "batch_norm_epsilon": "\(model.architecture.batchNormEpsilon)", "architecture": model.architecture.shapeDescription,
+    ]
+    if let imageShape {
+      metadata["image_shape"] = "\(imageShape.height),\(imageShape.width),\(imageShape.channels),\(imageShape.layout.rawValue)"
+    }
+    try SafeTensors.write(tensors, dtype: T.self == Float.self ? "F32" : "F64", metadata: metadata, to: path)
+  }
+
+  /// Loads a model; `loss` overrides the file's (the SVM and softmax nets share parameters).
+  public static func load<T: Real>(_ path: String, as: T.Type, loss: LossFunction? = nil) throws -> (model: MLP<T>, normalization: FeatureNormalization) {
+    let (tensors, metadata) = try SafeTensors.read(path)
+    func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(path: path, problem: problem) }
+    var widths: [Int] = []
+    var l = 1
+    while let w = tensors["layer\(l).weight"] {
+      guard w.shape.count == 2 else { throw fail("layer\(l).weight has shape \(w.shape), expected [out, in]") }
+      if l == 1 { widths.append(w.shape[1]) }
+      guard w.shape[1] == widths.last! else {
+        throw fail("layer\(l).weight has \(w.shape[1]) inputs but layer \(l - 1) has \(widths.last!) outputs")
+      }
+      widths.append(w.shape[0])
+      l += 1
+    }
+    guard widths.count >= 2 else { throw fail("no tensor 'layer1.weight': not a dptrain model") }
+    let batchNorm = tensors["layer1.gamma"] != nil && widths.count > 2
+    let lossFunction = loss ?? metadata["loss"].flatMap(LossFunction.init(rawValue:)) ?? .crossEntropy
+    let epsilon = metadata["batch_norm_epsilon"].flatMap(Double.init) ?? Architecture.defaultBatchNormEpsilon
+    let architecture = Architecture(
+      inputSize: widths[0], hidden: Array(widths.dropFirst().dropLast()), classes: widths.last!, batchNorm: batchNorm,
+      loss: lossFunction, batchNormEpsilon: epsilon)
+    var model = MLP<T>(architecture: architecture)
+    for slot in model.layout.slots {
+      guard let t = tensors[slot.name], t.shape == slot.shape else {
+        throw fail("tensor '\(slot.name)' missing or not of shape \(slot.shape)")
+      }
+      for (i, v) in zip(slot.range, t.values) { model.parameters[i] = T(v) }
+    }
+    for slot in model.stateLayout.slots {
+      guard let t = tensors[slot.name], t.shape == slot.shape else {
+        throw fail("tensor '\(slot.name)' missing or not of shape \(slot.shape)")
+      }
+      for (i, v) in zip(slot.range, t.values) { model.state[i] = T(v) }
+    }
+    guard let mean = tensors["input.mean"], let std = tensors["input.std"], mean.values.count == widths[0], std.values.count == widths[0] else {
+      throw fail("tensors 'input.mean' and 'input.std' of shape [\(widths[0])] are required (the training split's normalization)")
+    }
+    let normalization: FeatureNormalization
+    do {
+      normalization = try FeatureNormalization(mean: mean.values, std: std.values)
+    } catch {
+      throw fail("input normalization: \(error)")
+    }
+    return (model, normalization)
+  }
+}

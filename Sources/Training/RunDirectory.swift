@@ -1,0 +1,112 @@
+import Foundation
+
+/// Writes a run's files into its directory as the run goes: `config.json` at the start,
+/// `metrics.csv` one row per evaluation point (flushed, so a diverged or killed run keeps
+/// every row recorded), `summary.json` and `model.safetensors` at the end.
+public final class RunDirectory {
+  public let path: String
+  private let metricsHandle: FileHandle
+
+  public init(path: String, configuration: TrainingConfiguration) throws {
+    self.path = path
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw RunDirectoryError(path: path, problem: "cannot create the output directory (\(error.localizedDescription)); pass a writable --out DIR")
+    }
+    try Self.writeJSON(configuration, to: "\(path)/config.json")
+    let metricsPath = "\(path)/metrics.csv"
+    guard FileManager.default.createFile(atPath: metricsPath, contents: Data((MetricsRow.csvHeader + "\n").utf8)),
+      let handle = FileHandle(forWritingAtPath: metricsPath)
+    else { throw RunDirectoryError(path: metricsPath, problem: "cannot create the metrics file; pass a writable --out DIR") }
+    handle.seekToEndOfFile()
+    metricsHandle = handle
+  }
+
+  deinit { try? metricsHandle.close() }
+
+  public var modelPath: String { "\(path)/model.safetensors" }
+
+  public func append(_ row: MetricsRow) throws {
+    try metricsHandle.write(contentsOf: Data((row.csvLine + "\n").utf8))
+    try metricsHandle.synchronize()
+  }
+
+  public func writeSummary(_ summary: RunSummary) throws {
+    try Self.writeJSON(summary, to: "\(path)/summary.json")
+  }
+
+  static func writeJSON<V: Encodable>(_ value: V, to file: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    do {
+      try encoder.encode(value).write(to: URL(fileURLWithPath: file), options: .atomic)
+    } catch {
+      throw RunDirectoryError(path: file, problem: "cannot write (\(error.localizedDescription))")
+    }
+  }
+}
+
+public struct RunDirectoryError: Error, CustomStringConvertible {
+  public var path: String
+  public var problem: String
+  public var description: String { "\(path): \(problem)" }
+}
+
+/// `summary.json`.
+public struct RunSummary: Codable, Sendable {
+  /// "finished" or "diverged".
+  public var status: String
+  public var divergedAtStep: Int?
+  public var testAccuracy: Double?
+  public var testLoss: Double?
+  public var valAccuracy: Double?
+  public var valCost: Double?
+  public var trainCost: Double?
+  public var trainAccuracy: Double?
+  public var epochs: Double
+  public var steps: Int
+  public var ranks: Int
+  public var trainSeconds: Double
+  public var samplesPerSecond: Double
+
+  enum CodingKeys: String, CodingKey {
+    case status, divergedAtStep = "diverged_at_step", testAccuracy = "test_accuracy", testLoss = "test_loss"
+    case valAccuracy = "val_accuracy", valCost = "val_cost", trainCost = "train_cost", trainAccuracy = "train_accuracy"
+    case epochs, steps, ranks, trainSeconds = "train_seconds", samplesPerSecond = "samples_per_second"
+  }
+
+  public init(status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double, samplesPerSecond: Double) {
+    self.status = status
+    self.divergedAtStep = divergedAtStep
+    testAccuracy = test?.accuracy
+    testLoss = test?.loss
+    valAccuracy = last?.validation?.accuracy
+    valCost = last?.validation?.cost
+    trainCost = last?.train.cost
+    trainAccuracy = last?.train.accuracy
+    self.epochs = epochs
+    self.steps = steps
+    self.ranks = ranks
+    self.trainSeconds = trainSeconds
+    self.samplesPerSecond = samplesPerSecond
+  }
+
+  // Keep absent values as explicit nulls so every key is always present.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(status, forKey: .status)
+    try c.encode(divergedAtStep, forKey: .divergedAtStep)
+    try c.encode(testAccuracy, forKey: .testAccuracy)
+    try c.encode(testLoss, forKey: .testLoss)
+    try c.encode(valAccuracy, forKey: .valAccuracy)
+    try c.encode(valCost, forKey: .valCost)
+    try c.encode(trainCost, forKey: .trainCost)
+    try c.encode(trainAccuracy, forKey: .trainAccuracy)
+    try c.encode(epochs, forKey: .epochs)
+    try c.encode(steps, forKey: .steps)
+    try c.encode(ranks, forKey: .ranks)
+    try c.encode(trainSeconds, forKey: .trainSeconds)
+    try c.encode(samplesPerSecond, forKey: .samplesPerSecond)
+  }
+}

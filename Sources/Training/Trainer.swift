@@ -1,0 +1,205 @@
+import Datasets
+import Distributed
+import Foundation
+import LinearAlgebra
+import NeuralNetwork
+
+/// Why training stopped early.
+public enum TrainingError: Error, CustomStringConvertible {
+  /// The loss became NaN or infinite at update step `step` (1-based).
+  case diverged(step: Int, loss: Double)
+
+  public var description: String {
+    switch self {
+    case .diverged(let step, let loss):
+      "diverged at step \(step): the training loss became \(loss); lower the learning rate (--eta / --cyclical) or check --init"
+    }
+  }
+}
+
+/// Receives progress from the trainer (the console, the run directory).
+public protocol TrainingObserver: AnyObject {
+  /// After every update: step done (1-based), total steps, fractional epoch, rate, the
+  /// global batch's mean loss before the update, and training samples per second so far.
+  func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double)
+  /// After every evaluation point (a row of `metrics.csv`).
+  func trainingDidEvaluate(_ row: MetricsRow)
+}
+
+/// What a finished run measured.
+public struct TrainingResult: Sendable {
+  public var metrics: [MetricsRow]
+  public var steps: Int
+  public var epochs: Double
+  /// Wall time of the update steps alone (gather, forward, backward, allreduce, update),
+  /// without evaluation.
+  public var trainSeconds: Double
+  public var samplesPerSecond: Double
+}
+
+/// The training loop. Distribution touches the loop, never the model:
+///
+/// 1. Every rank holds the same model (rank 0 initialises or loads it, then broadcasts).
+/// 2. Every rank draws the same epoch order from the seed; global batch `b` is
+///    `order[b*B ..< (b+1)*B]`, and this rank takes its contiguous shard (sizes differ by at
+///    most one, so B need not divide by the rank count).
+/// 3. Forward and backward on the shard give gradient SUMS; BatchNorm, by default, uses the
+///    statistics of the GLOBAL batch: its per-feature sums are allreduced in forward and its two
+///    gradient sums in backward, so N ranks compute what one process computes on the batch.
+/// 4. One allreduce of one flat buffer (gradient sums, loss sum, correct count), divided by
+///    the GLOBAL batch count: exact even when shards are uneven.
+/// 5. Every rank applies the same momentum update with the same rate, a pure function of the
+///    global step, so replicas stay identical.
+public final class Trainer<T: Real> {
+  public let configuration: TrainingConfiguration
+  public private(set) var model: MLP<T>
+  public private(set) var optimizer: MomentumSGD<T>
+  public let train: ImageSet
+  public let validation: ImageSet?
+  public let communicator: any Communicator
+  /// Normalization in the training precision.
+  let mean: [T], invStd: [T]
+  public private(set) var metrics: [MetricsRow] = []
+  public private(set) var step = 0
+  public let stepsPerEpoch: Int
+  public let totalSteps: Int
+
+  /// Rows per evaluation chunk (bounds the evaluation workspace).
+  public static var evaluationChunk: Int { 1000 }
+
+  public init(
+    configuration: TrainingConfiguration, model: MLP<T>, train: ImageSet, validation: ImageSet?,
+    normalization: FeatureNormalization, communicator: any Communicator
+  ) {
+    precondition(train.count > 0 && configuration.batchSize > 0)
+    self.configuration = configuration
+    self.model = model
+    self.train = train
+    self.validation = validation?.isEmpty == true ? nil : validation
+    self.communicator = communicator
+    mean = normalization.mean(as: T.self)
+    invStd = normalization.invStd(as: T.self)
+    optimizer = MomentumSGD(layout: model.layout, momentum: configuration.momentum, lambda: configuration.lambda)
+    stepsPerEpoch = (train.count + configuration.batchSize - 1) / configuration.batchSize
+    totalSteps = configuration.totalSteps(trainingCount: train.count)
+  }
+
+  /// The sample order of every epoch: a pure function of the seed and the epoch.
+  public var epochOrder: EpochOrder { EpochOrder(count: train.count, seed: configuration.seed, shuffle: configuration.shuffle) }
+
+  public func run(observer: (any TrainingObserver)? = nil) throws -> TrainingResult {
+    let b = configuration.batchSize
+    let d = train.features
+    let maxShard = (b + communicator.size - 1) / communicator.size
+    let cache = ForwardCache<T>(architecture: model.architecture, capacity: maxShard)
+    var x = [T](repeating: 0, count: maxShard * d)
+    var labels = [Int32](repeating: 0, count: maxShard)
+    let p = model.layout.count
+    // Gradient sums, then the batch's loss sum and correct count: one allreduce per step.
+    var reduced = [T](repeating: 0, count: p + 2)
+    let reducer = communicator.size > 1 ? CommunicatorReducer(communicator: communicator) : nil
+    var trainSeconds = 0.0
+    var samples = 0
+    var epoch = step / stepsPerEpoch
+    let epochOrder = self.epochOrder
+    var currentOrder = epochOrder.order(epoch: epoch)
+    var eta = configuration.schedule.rate(step: step, epoch: epoch)
+
+    while step < totalSteps {
+      let e = step / stepsPerEpoch
+      if e != epoch {
+        epoch = e
+        currentOrder = epochOrder.order(epoch: e)
+      }
+      let started = DispatchTime.now().uptimeNanoseconds
+      let within = step - e * stepsPerEpoch
+      let global = (within * b)..<min((within + 1) * b, train.count)
+      let local = EpochOrder.shard(of: global, rank: communicator.rank, size: communicator.size)
+      let rows = local.count
+      x.withUnsafeMutableBufferPointer { xb in
+        labels.withUnsafeMutableBufferPointer { lb in
+          train.gather(indices: currentOrder[local], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
+        }
+      }
+      let context = BatchContext(globalCount: global.count, reducer: reducer)
+      try x.withUnsafeBufferPointer { xb in
+        try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: context, cache: cache)
+        let (lossSum, correct) = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: true) }
+        try reduced.withUnsafeMutableBufferPointer { g in
+          try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: g.baseAddress!, accumulate: false)
+          g[p] = T(lossSum)
+          g[p + 1] = T(correct)
+          if communicator.size > 1 { try communicator.allReduceSum(g) }
+        }
+      }
+      let batchLoss = Double(reduced[p]) / Double(global.count)
+      guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
+      eta = configuration.schedule.rate(step: step, epoch: e)
+      reduced.withUnsafeBufferPointer { g in
+        optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: g.baseAddress!, batchCount: global.count, eta: eta)
+      }
+      model.updateRunningStatistics(from: cache, alpha: T(configuration.bnAlpha))
+      step += 1
+      samples += global.count
+      trainSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
+      let epochDone = step % stepsPerEpoch == 0
+      observer?.trainingDidStep(
+        step: step, totalSteps: totalSteps, epoch: Double(step) / Double(stepsPerEpoch), eta: eta,
+        batchLoss: batchLoss, samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
+      let evalDue = epochDone || step == totalSteps || (configuration.evalEvery.map { step % $0 == 0 } ?? false)
+      if evalDue {
+        let row = MetricsRow(
+          epoch: Double(step) / Double(stepsPerEpoch), step: step, eta: eta,
+          train: try evaluate(train), validation: try validation.map { try evaluate($0) })
+        metrics.append(row)
+        observer?.trainingDidEvaluate(row)
+      }
+    }
+    return TrainingResult(
+      metrics: metrics, steps: step, epochs: Double(step) / Double(stepsPerEpoch), trainSeconds: trainSeconds,
+      samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
+  }
+
+  /// Loss, cost and accuracy of the current model on `set`, BatchNorm in inference mode.
+  public func evaluate(_ set: ImageSet) throws -> SplitMetrics {
+    try Evaluation.evaluate(model: model, set: set, mean: mean, invStd: invStd, lambda: configuration.lambda)
+  }
+}
+
+/// Model evaluation over a whole split, in chunks, BatchNorm in inference mode.
+public enum Evaluation {
+  public static func evaluate<T: Real>(model: MLP<T>, set: ImageSet, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000) throws -> SplitMetrics {
+    guard set.count > 0 else { return SplitMetrics(loss: .nan, cost: .nan, accuracy: .nan) }
+    let rowsPerChunk = min(chunk, set.count)
+    let cache = ForwardCache<T>(architecture: model.architecture, capacity: rowsPerChunk)
+    var x = [T](repeating: 0, count: rowsPerChunk * set.features)
+    var labels = [Int32](repeating: 0, count: rowsPerChunk)
+    let indices = Array(0..<set.count)
+    var lossSum = 0.0
+    var correct = 0
+    var start = 0
+    while start < set.count {
+      let range = start..<min(start + rowsPerChunk, set.count)
+      try x.withUnsafeMutableBufferPointer { xb in
+        try labels.withUnsafeMutableBufferPointer { lb in
+          set.gather(indices: indices[range], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
+          try model.forward(xb.baseAddress!, rows: range.count, mode: .inference, batch: .local(range.count), cache: cache)
+          let r = model.loss(labels: lb.baseAddress!, cache: cache, gradient: false)
+          lossSum += r.lossSum
+          correct += r.correct
+        }
+      }
+      start = range.upperBound
+    }
+    let loss = lossSum / Double(set.count)
+    return SplitMetrics(loss: loss, cost: loss + lambda * model.weightPenalty(), accuracy: Double(correct) / Double(set.count))
+  }
+}
+
+/// Synchronized BatchNorm through the trainer's communicator.
+struct CommunicatorReducer: BatchStatisticsReducer {
+  let communicator: any Communicator
+  func sumAcrossReplicas<U: Real>(_ buffer: UnsafeMutableBufferPointer<U>) throws {
+    try communicator.allReduceSum(buffer)
+  }
+}

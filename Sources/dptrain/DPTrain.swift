@@ -1,0 +1,36 @@
+import ArgumentParser
+import DistributedMPI
+import Foundation
+import LinearAlgebra
+
+/// Exit codes beyond ArgumentParser's (0 success, 1 failure, 64 usage).
+enum ExitCodes {
+  /// The training loss became non-finite.
+  static let diverged: Int32 = 3
+  /// A gradient check's max relative error exceeded --tolerance.
+  static let gradientCheckFailed: Int32 = 4
+}
+
+@main
+struct DPTrain: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "dptrain",
+    abstract: "Data-parallel training of k-layer fully connected networks (DD2424) over MPI and OpenBLAS.",
+    discussion: """
+      Exit status: 0 success, 1 error, \(ExitCodes.diverged) training diverged (non-finite loss), \
+      \(ExitCodes.gradientCheckFailed) gradient check above tolerance, 64 invalid arguments.
+      """,
+    version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
+    subcommands: [Train.self, GradCheck.self, Evaluate.self],
+    defaultSubcommand: Train.self)
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+  FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Seconds as `1m23s` or `4.2s`.
+func formatDuration(_ s: Double) -> String {
+  s >= 60 ? "\(Int(s) / 60)m\(String(format: "%02d", Int(s) % 60))s" : String(format: "%.1fs", s)
+}

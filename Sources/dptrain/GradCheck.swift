@@ -1,0 +1,78 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import LinearAlgebra
+import NeuralNetwork
+
+struct GradCheck: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "gradcheck",
+    abstract: "Compare analytic gradients with finite differences, in Double, on training samples.",
+    discussion: """
+      Prints, for every parameter tensor, the max, mean and variance of the relative error
+      |a - n| / max(1e-12, |a| + |n|) over the checked entries, and exits \(ExitCodes.gradientCheckFailed) when the max
+      of any tensor exceeds --tolerance. BatchNorm runs in training mode (batch statistics).
+      """)
+
+  @OptionGroup(title: "Data") var dataOptions: DataOptions
+  @OptionGroup(title: "Model") var modelOptions: ModelOptions
+
+  @Option(help: "L2 regularization lambda of the cost.")
+  var lambda = 0.0
+
+  @Option(help: "Number of training samples in the batch.")
+  var samples = 20
+
+  @Option(help: "Check the first layer's weights on a seeded subset of D input dimensions (all of them when D >= the input size).")
+  var dims = 20
+
+  @Option(help: ArgumentHelp("Finite differences: centered or forward.", valueName: "METHOD"))
+  var method = "centered"
+
+  @Option(help: "Finite-difference step h.")
+  var h = 1e-5
+
+  @Option(help: "Largest acceptable max relative error.")
+  var tolerance = 1e-6
+
+  func validate() throws {
+    guard samples >= 1 else { throw ValidationError("--samples must be >= 1, got \(samples)") }
+    guard dims >= 1 else { throw ValidationError("--dims must be >= 1, got \(dims)") }
+    guard DifferenceMethod(rawValue: method) != nil else { throw ValidationError("--method: '\(method)' should be centered or forward") }
+    guard h > 0 && h < 1 else { throw ValidationError("--h must be in (0, 1), got \(h)") }
+    guard tolerance > 0 else { throw ValidationError("--tolerance must be > 0, got \(tolerance)") }
+    guard lambda >= 0 else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
+  }
+
+  func run() throws {
+    BLAS.setThreads(1)
+    let data = try dataOptions.load()
+    let n = min(samples, data.train.count)
+    let architecture = try modelOptions.architecture(inputSize: data.features, classes: data.classes)
+    let model = MLP<Double>(architecture: architecture, initialization: try modelOptions.initialization(), seed: modelOptions.seed)
+    var x = [Double](repeating: 0, count: n * data.features)
+    var labels = [Int32](repeating: 0, count: n)
+    let normalization = data.normalization
+    x.withUnsafeMutableBufferPointer { xb in
+      labels.withUnsafeMutableBufferPointer { lb in
+        data.train.gather(indices: Array(0..<n)[...], mean: normalization.mean(as: Double.self), invStd: normalization.invStd(as: Double.self),
+                          into: xb.baseAddress!, labels: lb.baseAddress!)
+      }
+    }
+    var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: lambda)
+    let selection = check.selectedIndices(dims: dims, seed: modelOptions.seed)
+    print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), Double")
+    let entries = try check.run(method: DifferenceMethod(rawValue: method)!, h: h, selection: selection)
+    print("tensor".padding(toLength: 16, withPad: " ", startingAt: 0) + "   checked      max rel     mean rel      var rel    max |a-n|   max |a|")
+    for e in entries {
+      print(e.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+        + String(format: " %5d/%-6d %10.3e   %10.3e   %10.3e   %10.3e  %8.2e", e.checked, e.total, e.maxRelative, e.meanRelative, e.varianceRelative, e.maxAbsolute, e.maxAnalytic))
+    }
+    let worst = entries.max { $0.maxRelative < $1.maxRelative }!
+    if worst.maxRelative > tolerance {
+      printError("gradient check FAILED: \(worst.name) max relative error \(worst.maxRelative) > tolerance \(tolerance)")
+      throw ExitCode(ExitCodes.gradientCheckFailed)
+    }
+    print("gradient check passed: every max relative error <= \(tolerance) (worst \(worst.name) \(String(format: "%.3e", worst.maxRelative)))")
+  }
+}
