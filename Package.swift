@@ -32,6 +32,9 @@ let package = Package(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
 
+    // Tiny C helpers for standard output.
+    .target(name: "CSupport"),
+
     // MARK: - Numerics
     .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"]),
     .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra"]),
@@ -61,7 +64,7 @@ let package = Package(
       name: "dptrain",
       dependencies: [
         "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI",
-        "LinearAlgebra",
+        "LinearAlgebra", "CSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),

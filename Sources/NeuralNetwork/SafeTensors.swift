@@ -16,6 +16,10 @@ public struct NamedTensor: Sendable, Equatable {
 public struct SafeTensorsError: Error, CustomStringConvertible {
   public var path: String
   public var problem: String
+  public init(path: String, problem: String) {
+    self.path = path
+    self.problem = problem
+  }
   public var description: String { "\(path): \(problem)" }
 }
 

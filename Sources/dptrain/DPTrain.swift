@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSupport
 import DistributedMPI
 import Foundation
 import LinearAlgebra
@@ -23,6 +24,16 @@ struct DPTrain: ParsableCommand {
     version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
     subcommands: [Train.self, GradCheck.self, Evaluate.self],
     defaultSubcommand: Train.self)
+
+  static func main() {
+    dptrain_line_buffer_stdout()
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      exit(withError: error)
+    }
+  }
 }
 
 /// Writes a line to standard error.

@@ -10,7 +10,7 @@ struct GradCheck: ParsableCommand {
     abstract: "Compare analytic gradients with finite differences, in Double, on training samples.",
     discussion: """
       Prints, for every parameter tensor, the max, mean and variance of the relative error
-      |a - n| / max(1e-12, |a| + |n|) over the checked entries, and exits \(ExitCodes.gradientCheckFailed) when the max
+      |a - n| / max(eps, |a| + |n|) over the checked entries, and exits \(ExitCodes.gradientCheckFailed) when the max
       of any tensor exceeds --tolerance. BatchNorm runs in training mode (batch statistics).
       """)
 
@@ -32,6 +32,9 @@ struct GradCheck: ParsableCommand {
   @Option(help: "Finite-difference step h.")
   var h = 1e-5
 
+  @Option(help: "eps of the relative error's denominator max(eps, |a|+|n|): gradients smaller than eps are judged by |a-n|/eps.")
+  var eps = GradientCheck.defaultRelativeErrorFloor
+
   @Option(help: "Largest acceptable max relative error.")
   var tolerance = 1e-6
 
@@ -41,6 +44,7 @@ struct GradCheck: ParsableCommand {
     guard DifferenceMethod(rawValue: method) != nil else { throw ValidationError("--method: '\(method)' should be centered or forward") }
     guard h > 0 && h < 1 else { throw ValidationError("--h must be in (0, 1), got \(h)") }
     guard tolerance > 0 else { throw ValidationError("--tolerance must be > 0, got \(tolerance)") }
+    guard eps > 0 && eps < 1 else { throw ValidationError("--eps must be in (0, 1), got \(eps)") }
     guard lambda >= 0 else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
   }
 
@@ -61,8 +65,8 @@ struct GradCheck: ParsableCommand {
     }
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: lambda)
     let selection = check.selectedIndices(dims: dims, seed: modelOptions.seed)
-    print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), Double")
-    let entries = try check.run(method: DifferenceMethod(rawValue: method)!, h: h, selection: selection)
+    print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(eps), Double")
+    let entries = try check.run(method: DifferenceMethod(rawValue: method)!, h: h, selection: selection, eps: eps)
     print("tensor".padding(toLength: 16, withPad: " ", startingAt: 0) + "   checked      max rel     mean rel      var rel    max |a-n|   max |a|")
     for e in entries {
       print(e.name.padding(toLength: 16, withPad: " ", startingAt: 0)
@@ -70,6 +74,7 @@ struct GradCheck: ParsableCommand {
     }
     let worst = entries.max { $0.maxRelative < $1.maxRelative }!
     if worst.maxRelative > tolerance {
+      printError(String(format: "worst entry: %@ index %d, analytic %.6e, numerical %.6e", worst.name, worst.worstIndex, worst.worstAnalytic, worst.worstNumerical))
       printError("gradient check FAILED: \(worst.name) max relative error \(worst.maxRelative) > tolerance \(tolerance)")
       throw ExitCode(ExitCodes.gradientCheckFailed)
     }

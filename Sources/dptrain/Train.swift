@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSupport
 import Datasets
 import Distributed
 import Foundation
@@ -134,7 +135,7 @@ final class ConsoleProgress: TrainingObserver {
     guard now - lastLive > 0.2 else { return }
     lastLive = now
     print(String(format: "\r  epoch %.2f  step %d/%d  eta %.2e  loss %.4f  %.0f samples/s\u{1B}[K", epoch, step, totalSteps, eta, batchLoss, samplesPerSecond), terminator: "")
-    fflush(stdout)
+    dptrain_flush_stdout()
   }
 
   func trainingDidEvaluate(_ row: MetricsRow) {

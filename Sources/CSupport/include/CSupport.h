@@ -1,0 +1,8 @@
+#ifndef DPTRAIN_CSUPPORT_H
+#define DPTRAIN_CSUPPORT_H
+/// Line-buffers standard output, so that every line reaches a pipe or log file even when the
+/// process is ended abruptly (MPI_Abort, a signal). Swift 6 cannot touch C's `stdout` itself.
+void dptrain_line_buffer_stdout(void);
+/// Flushes standard output (after a progress line without a newline).
+void dptrain_flush_stdout(void);
+#endif
