@@ -125,7 +125,9 @@ final class ZReader {
 
   private func zlibError() -> DatasetError {
     var errnum: Int32 = 0
-    let text = gzerror(file, &errnum).map { String(cString: $0) } ?? "unknown error"
+    var text = gzerror(file, &errnum).map { String(cString: $0) } ?? "unknown error"
+    // zlib prefixes its message with the path, which the error names already.
+    if text.hasPrefix(path + ": ") { text.removeFirst(path.count + 2) }
     if errnum == Z_ERRNO {
       let reason = String(cString: strerror(errno))
       return DatasetError(.compression, path: path, "read error after \(offset) bytes: \(reason)")
