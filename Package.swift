@@ -36,7 +36,10 @@ let package = Package(
     .target(name: "CSupport"),
 
     // MARK: - Numerics
-    .target(name: "LinearAlgebra", dependencies: ["COpenBLAS"]),
+    // Element-wise kernels in C: clang vectorizes them (Swift 6.3 did not), with runtime
+    // dispatch to AVX-512/AVX2, and FP contraction off for bit-identical results on every ISA.
+    .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+    .target(name: "LinearAlgebra", dependencies: ["COpenBLAS", "CKernels"]),
     .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra"]),
 
     // MARK: - Data

@@ -208,3 +208,16 @@ extension ImageSet {
     }
   }
 }
+
+extension ImageSet {
+  /// Hints the CPU to load the samples `indices` into cache ahead of a `gather` (the next
+  /// batch's random rows, fetched while the current step computes).
+  public func prefetch(indices: ArraySlice<Int>) {
+    guard !indices.isEmpty else { return }
+    indices.withUnsafeBufferPointer { idx in
+      pixels.withUnsafeBufferPointer { p in
+        Prefetch.rows(pixels: p.baseAddress!, indices: idx.baseAddress!, rows: idx.count, cols: features)
+      }
+    }
+  }
+}

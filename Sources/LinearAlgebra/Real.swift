@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 #if canImport(Glibc)
@@ -12,10 +13,10 @@ import COpenBLAS
 /// Every per-element loop of the library is a static requirement here. Generic model code
 /// (`MLP<T>`, the trainer) is not specialized across module boundaries, so a loop written
 /// generically there would pay a witness-table call per element; instead it calls one of
-/// these kernels per tensor, and the kernel body is a generic function specialized for
-/// `Float` and `Double` inside this module (see `Kernels.swift`). Matrix products go to BLAS.
+/// these kernels per tensor. The element-wise bodies are C (`CKernels`, vectorized with runtime
+/// ISA dispatch), the loss bodies Swift (`Kernels.swift`); matrix products go to BLAS.
 public protocol Real: BinaryFloatingPoint, Codable, Sendable, CustomStringConvertible,
-  LosslessStringConvertible
+  LosslessStringConvertible, SIMDScalar
 where RawSignificand: FixedWidthInteger {
   /// "float32" or "float64", as safetensors and NumPy name them.
   static var dtypeName: String { get }
@@ -141,21 +142,21 @@ extension Float: Real {
   @inline(__always) public static func log(_ x: Float) -> Float { _logf(x) }
   @inline(__always) public static func squareRoot(_ x: Float) -> Float { x.squareRoot() }
 
-  public static func broadcastRows(_ v: UnsafePointer<Float>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Float>) { Kernels.broadcastRows(v, rows, cols, y) }
-  public static func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { Kernels.relu(x, count) }
-  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Float>, output a: UnsafePointer<Float>, count: Int) { Kernels.reluBackward(g, a, count) }
-  public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { Kernels.columnSums(x, rows, cols, s, accumulate) }
-  public static func columnCenteredSquares(_ x: UnsafePointer<Float>, center c: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { Kernels.columnCenteredSquares(x, c, rows, cols, s, accumulate) }
-  public static func columnDots(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { Kernels.columnDots(x, y, rows, cols, s, accumulate) }
-  public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double { Kernels.sumOfSquares(x, count) }
-  public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { Kernels.axpy(alpha, x, y, count) }
-  public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int) { Kernels.scale(x, alpha, count) }
-  public static func batchNormApply(_ x: UnsafePointer<Float>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, xhat: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>) { Kernels.batchNormApply(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
-  public static func batchNormBackwardInPlace(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>, rows: Int, cols: Int, gamma: UnsafePointer<Float>, invStd: UnsafePointer<Float>, sumDy: UnsafePointer<Float>, sumDyXhat: UnsafePointer<Float>, count: Int) { Kernels.batchNormBackward(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
+  public static func broadcastRows(_ v: UnsafePointer<Float>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Float>) { dp_broadcast_rows_f32(v, rows, cols, y) }
+  public static func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { dp_relu_f32(x, count) }
+  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Float>, output a: UnsafePointer<Float>, count: Int) { dp_relu_backward_f32(g, a, count) }
+  public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { dp_column_sums_f32(x, rows, cols, s, accumulate ? 1 : 0) }
+  public static func columnCenteredSquares(_ x: UnsafePointer<Float>, center c: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { dp_column_centered_squares_f32(x, c, rows, cols, s, accumulate ? 1 : 0) }
+  public static func columnDots(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { dp_column_dots_f32(x, y, rows, cols, s, accumulate ? 1 : 0) }
+  public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double { return dp_sum_of_squares_f32(x, count) }
+  public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { dp_axpy_f32(alpha, x, y, count) }
+  public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int) { dp_scale_f32(x, alpha, count) }
+  public static func batchNormApply(_ x: UnsafePointer<Float>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, xhat: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>) { dp_batchnorm_apply_f32(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
+  public static func batchNormBackwardInPlace(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>, rows: Int, cols: Int, gamma: UnsafePointer<Float>, invStd: UnsafePointer<Float>, sumDy: UnsafePointer<Float>, sumDyXhat: UnsafePointer<Float>, count: Int) { dp_batchnorm_backward_f32(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
   public static func softmaxCrossEntropy(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
   public static func multiclassHinge(scores: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
-  public static func momentumStep(theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSum: UnsafePointer<Float>, count: Int, inverseBatch: Float, decay: Float, eta: Float, rho: Float) { Kernels.momentumStep(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
-  public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) { Kernels.gatherNormalized(pixels, indices, rows, cols, mean, invStd, y) }
+  public static func momentumStep(theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSum: UnsafePointer<Float>, count: Int, inverseBatch: Float, decay: Float, eta: Float, rho: Float) { dp_momentum_step_f32(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
+  public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) { dp_gather_normalized_f32(pixels, indices, rows, cols, mean, invStd, y) }
 }
 
 extension Double: Real {
@@ -180,24 +181,33 @@ extension Double: Real {
   @inline(__always) public static func log(_ x: Double) -> Double { _log(x) }
   @inline(__always) public static func squareRoot(_ x: Double) -> Double { x.squareRoot() }
 
-  public static func broadcastRows(_ v: UnsafePointer<Double>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Double>) { Kernels.broadcastRows(v, rows, cols, y) }
-  public static func reluInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) { Kernels.relu(x, count) }
-  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Double>, output a: UnsafePointer<Double>, count: Int) { Kernels.reluBackward(g, a, count) }
-  public static func columnSums(_ x: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { Kernels.columnSums(x, rows, cols, s, accumulate) }
-  public static func columnCenteredSquares(_ x: UnsafePointer<Double>, center c: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { Kernels.columnCenteredSquares(x, c, rows, cols, s, accumulate) }
-  public static func columnDots(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { Kernels.columnDots(x, y, rows, cols, s, accumulate) }
-  public static func sumOfSquares(_ x: UnsafePointer<Double>, count: Int) -> Double { Kernels.sumOfSquares(x, count) }
-  public static func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count: Int) { Kernels.axpy(alpha, x, y, count) }
-  public static func scale(_ x: UnsafeMutablePointer<Double>, by alpha: Double, count: Int) { Kernels.scale(x, alpha, count) }
-  public static func batchNormApply(_ x: UnsafePointer<Double>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, gamma: UnsafePointer<Double>, beta: UnsafePointer<Double>, xhat: UnsafeMutablePointer<Double>?, y: UnsafeMutablePointer<Double>) { Kernels.batchNormApply(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
-  public static func batchNormBackwardInPlace(_ dy: UnsafeMutablePointer<Double>, xhat: UnsafePointer<Double>, rows: Int, cols: Int, gamma: UnsafePointer<Double>, invStd: UnsafePointer<Double>, sumDy: UnsafePointer<Double>, sumDyXhat: UnsafePointer<Double>, count: Int) { Kernels.batchNormBackward(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
+  public static func broadcastRows(_ v: UnsafePointer<Double>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Double>) { dp_broadcast_rows_f64(v, rows, cols, y) }
+  public static func reluInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) { dp_relu_f64(x, count) }
+  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Double>, output a: UnsafePointer<Double>, count: Int) { dp_relu_backward_f64(g, a, count) }
+  public static func columnSums(_ x: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { dp_column_sums_f64(x, rows, cols, s, accumulate ? 1 : 0) }
+  public static func columnCenteredSquares(_ x: UnsafePointer<Double>, center c: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { dp_column_centered_squares_f64(x, c, rows, cols, s, accumulate ? 1 : 0) }
+  public static func columnDots(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { dp_column_dots_f64(x, y, rows, cols, s, accumulate ? 1 : 0) }
+  public static func sumOfSquares(_ x: UnsafePointer<Double>, count: Int) -> Double { return dp_sum_of_squares_f64(x, count) }
+  public static func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count: Int) { dp_axpy_f64(alpha, x, y, count) }
+  public static func scale(_ x: UnsafeMutablePointer<Double>, by alpha: Double, count: Int) { dp_scale_f64(x, alpha, count) }
+  public static func batchNormApply(_ x: UnsafePointer<Double>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, gamma: UnsafePointer<Double>, beta: UnsafePointer<Double>, xhat: UnsafeMutablePointer<Double>?, y: UnsafeMutablePointer<Double>) { dp_batchnorm_apply_f64(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
+  public static func batchNormBackwardInPlace(_ dy: UnsafeMutablePointer<Double>, xhat: UnsafePointer<Double>, rows: Int, cols: Int, gamma: UnsafePointer<Double>, invStd: UnsafePointer<Double>, sumDy: UnsafePointer<Double>, sumDyXhat: UnsafePointer<Double>, count: Int) { dp_batchnorm_backward_f64(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
   public static func softmaxCrossEntropy(logits: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
   public static func multiclassHinge(scores: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
-  public static func momentumStep(theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSum: UnsafePointer<Double>, count: Int, inverseBatch: Double, decay: Double, eta: Double, rho: Double) { Kernels.momentumStep(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
-  public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>) { Kernels.gatherNormalized(pixels, indices, rows, cols, mean, invStd, y) }
+  public static func momentumStep(theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSum: UnsafePointer<Double>, count: Int, inverseBatch: Double, decay: Double, eta: Double, rho: Double) { dp_momentum_step_f64(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
+  public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>) { dp_gather_normalized_f64(pixels, indices, rows, cols, mean, invStd, y) }
 }
 
 @inline(__always) private func _expf(_ x: Float) -> Float { expf(x) }
 @inline(__always) private func _logf(_ x: Float) -> Float { logf(x) }
 @inline(__always) private func _exp(_ x: Double) -> Double { exp(x) }
 @inline(__always) private func _log(_ x: Double) -> Double { log(x) }
+
+/// Memory hints.
+public enum Prefetch {
+  /// Starts bringing `rows` records of `cols` bytes at `pixels + indices[i] * cols` into cache.
+  @inline(__always)
+  public static func rows(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int) {
+    dp_prefetch_rows(pixels, indices, rows, cols)
+  }
+}

@@ -87,7 +87,12 @@ public final class Trainer<T: Real> {
   /// The sample order of every epoch: a pure function of the seed and the epoch.
   public var epochOrder: EpochOrder { EpochOrder(count: train.count, seed: configuration.seed, shuffle: configuration.shuffle) }
 
-  public func run(observer: (any TrainingObserver)? = nil) throws -> TrainingResult {
+  /// Trains without evaluating (benchmarks).
+  public func trainOnly() throws -> TrainingResult { try run(observer: nil, evaluate: false) }
+
+  public func run(observer: (any TrainingObserver)? = nil) throws -> TrainingResult { try run(observer: observer, evaluate: true) }
+
+  func run(observer: (any TrainingObserver)?, evaluate evaluating: Bool) throws -> TrainingResult {
     let b = configuration.batchSize
     let d = train.features
     let maxShard = (b + communicator.size - 1) / communicator.size
@@ -121,6 +126,10 @@ public final class Trainer<T: Real> {
           train.gather(indices: currentOrder[local], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
         }
       }
+      if within + 1 < stepsPerEpoch {
+        let next = ((within + 1) * b)..<min((within + 2) * b, train.count)
+        train.prefetch(indices: currentOrder[EpochOrder.shard(of: next, rank: communicator.rank, size: communicator.size)])
+      }
       let context = BatchContext(globalCount: global.count, reducer: reducer)
       try x.withUnsafeBufferPointer { xb in
         try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: context, cache: cache)
@@ -147,7 +156,7 @@ public final class Trainer<T: Real> {
         step: step, totalSteps: totalSteps, epoch: Double(step) / Double(stepsPerEpoch), eta: eta,
         batchLoss: batchLoss, samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
       let evalDue = epochDone || step == totalSteps || (configuration.evalEvery.map { step % $0 == 0 } ?? false)
-      if evalDue {
+      if evalDue && evaluating {
         let row = MetricsRow(
           epoch: Double(step) / Double(stepsPerEpoch), step: step, eta: eta,
           train: try evaluate(train), validation: try validation.map { try evaluate($0) })

@@ -1,0 +1,38 @@
+#ifndef DPTRAIN_CKERNELS_H
+#define DPTRAIN_CKERNELS_H
+// Element-wise kernels of dptrain's `Real` protocol, for float (f32) and double (f64).
+// Row-major [rows, cols] throughout. See Sources/CKernels/kernels.c for why these are in C.
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_DECLARE(T, S)                                                                          \
+  void dp_relu_##S(T *x, ptrdiff_t n);                                                            \
+  void dp_relu_backward_##S(T *g, const T *a, ptrdiff_t n);                                       \
+  void dp_broadcast_rows_##S(const T *v, ptrdiff_t rows, ptrdiff_t cols, T *y);                   \
+  void dp_column_sums_##S(const T *x, ptrdiff_t rows, ptrdiff_t cols, T *s, int accumulate);      \
+  void dp_column_centered_squares_##S(const T *x, const T *c, ptrdiff_t rows, ptrdiff_t cols,     \
+                                      T *s, int accumulate);                                      \
+  void dp_column_dots_##S(const T *x, const T *y, ptrdiff_t rows, ptrdiff_t cols, T *s,           \
+                          int accumulate);                                                        \
+  void dp_axpy_##S(T alpha, const T *x, T *y, ptrdiff_t n);                                       \
+  void dp_scale_##S(T *x, T alpha, ptrdiff_t n);                                                  \
+  void dp_batchnorm_apply_##S(const T *x, ptrdiff_t rows, ptrdiff_t cols, const T *mean,          \
+                              const T *inv_std, const T *gamma, const T *beta, T *xhat, T *y);    \
+  void dp_batchnorm_backward_##S(T *dy, const T *xhat, ptrdiff_t rows, ptrdiff_t cols,            \
+                                 const T *gamma, const T *inv_std, const T *sum_dy,               \
+                                 const T *sum_dy_xhat, ptrdiff_t count);                          \
+  void dp_momentum_step_##S(T *theta, T *velocity, const T *sum, ptrdiff_t n, T inverse_batch,    \
+                            T decay, T eta, T rho);                                               \
+  void dp_gather_normalized_##S(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t rows,  \
+                                ptrdiff_t cols, const T *mean, const T *inv_std, T *y);           \
+  double dp_sum_of_squares_##S(const T *x, ptrdiff_t n);
+
+DP_DECLARE(float, f32)
+DP_DECLARE(double, f64)
+#undef DP_DECLARE
+
+/// Asks the CPU to bring `rows` records of `cols` bytes (`pixels + indices[i] * cols`) into cache,
+/// without waiting: issued for the next batch, the loads overlap the current step's products.
+void dp_prefetch_rows(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t rows, ptrdiff_t cols);
+
+#endif

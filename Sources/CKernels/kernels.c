@@ -1,0 +1,151 @@
+// dptrain's element-wise kernels.
+//
+// Why C: Swift 6.3 at -O compiled the same loops over unsafe pointers to scalar code (ReLU as a
+// compare-and-branch per element, about 12% of a training step), and generic SIMD16<T> code
+// lowered its comparisons lane by lane through the stack. Clang vectorizes these loops
+// reliably; `target_clones` builds AVX-512, AVX2 and baseline versions and picks one at load
+// time by CPU feature, so one binary runs at full width on every node of a cluster.
+//
+// Determinism: floating-point contraction is OFF, so no ISA fuses a multiply-add that another
+// does not; each element (and each per-column sum, accumulated over rows in row order) is
+// computed with the same operations in the same order on every machine and vector width.
+#include "CKernels.h"
+
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
+#define DP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DP_CLONES
+#endif
+
+#define DP_DEFINE(T, S)                                                                           \
+  DP_CLONES void dp_relu_##S(T *restrict x, ptrdiff_t n) {                                        \
+    for (ptrdiff_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : (T)0;                              \
+  }                                                                                               \
+  DP_CLONES void dp_relu_backward_##S(T *restrict g, const T *restrict a, ptrdiff_t n) {          \
+    for (ptrdiff_t i = 0; i < n; i++) g[i] = a[i] > 0 ? g[i] : (T)0;                              \
+  }                                                                                               \
+  void dp_broadcast_rows_##S(const T *restrict v, ptrdiff_t rows, ptrdiff_t cols,                 \
+                             T *restrict y) {                                                     \
+    for (ptrdiff_t i = 0; i < rows; i++)                                                          \
+      for (ptrdiff_t j = 0; j < cols; j++) y[i * cols + j] = v[j];                                \
+  }                                                                                               \
+  DP_CLONES void dp_column_sums_##S(const T *restrict x, ptrdiff_t rows, ptrdiff_t cols,          \
+                                    T *restrict s, int accumulate) {                              \
+    if (!accumulate)                                                                              \
+      for (ptrdiff_t j = 0; j < cols; j++) s[j] = 0;                                              \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
+      const T *restrict r = x + i * cols;                                                         \
+      for (ptrdiff_t j = 0; j < cols; j++) s[j] += r[j];                                          \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_column_centered_squares_##S(const T *restrict x, const T *restrict c,         \
+                                                ptrdiff_t rows, ptrdiff_t cols, T *restrict s,    \
+                                                int accumulate) {                                 \
+    if (!accumulate)                                                                              \
+      for (ptrdiff_t j = 0; j < cols; j++) s[j] = 0;                                              \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
+      const T *restrict r = x + i * cols;                                                         \
+      for (ptrdiff_t j = 0; j < cols; j++) {                                                      \
+        T d = r[j] - c[j];                                                                        \
+        s[j] += d * d;                                                                            \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_column_dots_##S(const T *restrict x, const T *restrict y, ptrdiff_t rows,     \
+                                    ptrdiff_t cols, T *restrict s, int accumulate) {              \
+    if (!accumulate)                                                                              \
+      for (ptrdiff_t j = 0; j < cols; j++) s[j] = 0;                                              \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
+      const T *restrict rx = x + i * cols, *restrict ry = y + i * cols;                           \
+      for (ptrdiff_t j = 0; j < cols; j++) s[j] += rx[j] * ry[j];                                 \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_axpy_##S(T alpha, const T *restrict x, T *restrict y, ptrdiff_t n) {          \
+    for (ptrdiff_t i = 0; i < n; i++) y[i] += alpha * x[i];                                       \
+  }                                                                                               \
+  DP_CLONES void dp_scale_##S(T *restrict x, T alpha, ptrdiff_t n) {                              \
+    for (ptrdiff_t i = 0; i < n; i++) x[i] *= alpha;                                              \
+  }                                                                                               \
+  /* x and y may be the same buffer (in place); xhat may be NULL. */                              \
+  DP_CLONES void dp_batchnorm_apply_##S(const T *x, ptrdiff_t rows, ptrdiff_t cols,               \
+                                        const T *restrict mean, const T *restrict inv_std,        \
+                                        const T *restrict gamma, const T *restrict beta,          \
+                                        T *restrict xhat, T *y) {                                 \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
+      const T *rx = x + i * cols;                                                                 \
+      T *ry = y + i * cols;                                                                       \
+      if (xhat) {                                                                                 \
+        T *restrict rh = xhat + i * cols;                                                         \
+        for (ptrdiff_t j = 0; j < cols; j++) {                                                    \
+          T h = (rx[j] - mean[j]) * inv_std[j];                                                   \
+          rh[j] = h;                                                                              \
+          ry[j] = gamma[j] * h + beta[j];                                                         \
+        }                                                                                         \
+      } else {                                                                                    \
+        for (ptrdiff_t j = 0; j < cols; j++) ry[j] = gamma[j] * ((rx[j] - mean[j]) * inv_std[j]) + beta[j]; \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_batchnorm_backward_##S(T *restrict dy, const T *restrict xhat, ptrdiff_t rows, \
+                                           ptrdiff_t cols, const T *restrict gamma,               \
+                                           const T *restrict inv_std, const T *restrict sum_dy,   \
+                                           const T *restrict sum_dy_xhat, ptrdiff_t count) {      \
+    T inv = (T)1 / (T)count;                                                                      \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
+      T *restrict rd = dy + i * cols;                                                             \
+      const T *restrict rh = xhat + i * cols;                                                     \
+      for (ptrdiff_t j = 0; j < cols; j++)                                                        \
+        rd[j] = gamma[j] * inv_std[j] * (rd[j] - sum_dy[j] * inv - rh[j] * (sum_dy_xhat[j] * inv)); \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_momentum_step_##S(T *restrict theta, T *restrict v, const T *restrict sum,    \
+                                      ptrdiff_t n, T inverse_batch, T decay, T eta, T rho) {      \
+    if (rho == 0) {                                                                               \
+      for (ptrdiff_t i = 0; i < n; i++) theta[i] -= eta * (sum[i] * inverse_batch + decay * theta[i]); \
+    } else {                                                                                      \
+      for (ptrdiff_t i = 0; i < n; i++) {                                                         \
+        T vi = rho * v[i] + eta * (sum[i] * inverse_batch + decay * theta[i]);                    \
+        v[i] = vi;                                                                                \
+        theta[i] -= vi;                                                                           \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_gather_normalized_##S(const uint8_t *restrict pixels,                         \
+                                          const ptrdiff_t *restrict indices, ptrdiff_t rows,      \
+                                          ptrdiff_t cols, const T *restrict mean,                 \
+                                          const T *restrict inv_std, T *restrict y) {             \
+    const T scale = (T)1 / (T)255;                                                                \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
+      /* Rows are random 784..3072-byte records: prefetch a few rows ahead. */                     \
+      if (i + 4 < rows) {                                                                         \
+        const uint8_t *ahead = pixels + indices[i + 4] * cols;                                    \
+        for (ptrdiff_t b = 0; b < cols; b += 64) __builtin_prefetch(ahead + b);                   \
+      }                                                                                           \
+      const uint8_t *restrict src = pixels + indices[i] * cols;                                   \
+      T *restrict dst = y + i * cols;                                                             \
+      for (ptrdiff_t j = 0; j < cols; j++) dst[j] = ((T)src[j] * scale - mean[j]) * inv_std[j];   \
+    }                                                                                             \
+  }                                                                                               \
+  /* Blocks of 1024 summed in T (vectorizable), blocks accumulated in double. */                 \
+  double dp_sum_of_squares_##S(const T *restrict x, ptrdiff_t n) {                                \
+    double total = 0;                                                                             \
+    for (ptrdiff_t start = 0; start < n; start += 1024) {                                         \
+      ptrdiff_t end = start + 1024 < n ? start + 1024 : n;                                        \
+      T block = 0;                                                                                \
+      for (ptrdiff_t i = start; i < end; i++) block += x[i] * x[i];                               \
+      total += (double)block;                                                                     \
+    }                                                                                             \
+    return total;                                                                                 \
+  }
+
+DP_DEFINE(float, f32)
+DP_DEFINE(double, f64)
+
+void dp_prefetch_rows(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t rows, ptrdiff_t cols) {
+  for (ptrdiff_t i = 0; i < rows; i++) {
+    const uint8_t *row = pixels + indices[i] * cols;
+    for (ptrdiff_t b = 0; b < cols; b += 64) __builtin_prefetch(row + b);
+  }
+}
