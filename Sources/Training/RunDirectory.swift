@@ -92,21 +92,23 @@ public struct RunSummary: Codable, Sendable {
     self.samplesPerSecond = samplesPerSecond
   }
 
-  // Keep absent values as explicit nulls so every key is always present.
+  // Absent and non-finite values are explicit nulls, so every key is always present and the
+  // file is valid JSON even after a divergence.
   public func encode(to encoder: any Encoder) throws {
+    func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
     var c = encoder.container(keyedBy: CodingKeys.self)
     try c.encode(status, forKey: .status)
     try c.encode(divergedAtStep, forKey: .divergedAtStep)
-    try c.encode(testAccuracy, forKey: .testAccuracy)
-    try c.encode(testLoss, forKey: .testLoss)
-    try c.encode(valAccuracy, forKey: .valAccuracy)
-    try c.encode(valCost, forKey: .valCost)
-    try c.encode(trainCost, forKey: .trainCost)
-    try c.encode(trainAccuracy, forKey: .trainAccuracy)
+    try c.encode(finite(testAccuracy), forKey: .testAccuracy)
+    try c.encode(finite(testLoss), forKey: .testLoss)
+    try c.encode(finite(valAccuracy), forKey: .valAccuracy)
+    try c.encode(finite(valCost), forKey: .valCost)
+    try c.encode(finite(trainCost), forKey: .trainCost)
+    try c.encode(finite(trainAccuracy), forKey: .trainAccuracy)
     try c.encode(epochs, forKey: .epochs)
     try c.encode(steps, forKey: .steps)
     try c.encode(ranks, forKey: .ranks)
-    try c.encode(trainSeconds, forKey: .trainSeconds)
-    try c.encode(samplesPerSecond, forKey: .samplesPerSecond)
+    try c.encode(finite(trainSeconds), forKey: .trainSeconds)
+    try c.encode(finite(samplesPerSecond), forKey: .samplesPerSecond)
   }
 }

@@ -162,6 +162,9 @@ public final class Trainer<T: Real> {
           train: try evaluate(train), validation: try validation.map { try evaluate($0) })
         metrics.append(row)
         observer?.trainingDidEvaluate(row)
+        // The update itself can overflow the parameters: the next batch would catch it, but
+        // an evaluation point sees it first.
+        guard row.train.loss.isFinite else { throw TrainingError.diverged(step: step, loss: row.train.loss) }
       }
     }
     return TrainingResult(

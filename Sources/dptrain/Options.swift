@@ -15,7 +15,7 @@ enum Defaults {
   /// Cycles of the default (auto) cyclical schedule over the requested epochs.
   static let autoCycles = 2
   static let momentum = 0.9
-  static let lambda = 1e-4
+  static let lambda = 5e-4
   static let seed: UInt64 = 1
 }
 
