@@ -73,13 +73,16 @@ let package = Package(
       ]),
 
     // MARK: - Tests
-    .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra"]),
-    .testTarget(name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "LinearAlgebra"],
-                resources: [.copy("Fixtures")]),
+    // Shared by the test targets: the NumPy fixtures' reader and approximate comparisons.
+    .target(name: "TestSupport", dependencies: ["NeuralNetwork", "LinearAlgebra"], path: "Tests/TestSupport"),
+    .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
+    .testTarget(
+      name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "LinearAlgebra", "TestSupport"],
+      exclude: ["Fixtures"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
     .testTarget(
       name: "TrainingTests",
-      dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra"]),
+      dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),
   ],
   swiftLanguageModes: [.v6]
 )

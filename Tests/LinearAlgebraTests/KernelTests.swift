@@ -1,5 +1,6 @@
 import LinearAlgebra
 import Testing
+import TestSupport
 
 // Every kernel of `Real` against a plain Double loop over the same inputs.
 

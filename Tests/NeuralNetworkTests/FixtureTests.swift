@@ -2,9 +2,10 @@ import Foundation
 import LinearAlgebra
 import NeuralNetwork
 import Testing
+import TestSupport
 
 /// The fixtures' directory, copied into the test bundle (Package.swift: `resources: [.copy("Fixtures")]`).
-let fixtureDirectory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+let fixtureDirectory = Fixture.directory
 
 /// The model's results on the fixture's first batch at its initial parameters, in training mode.
 struct Evaluation {

@@ -2,6 +2,7 @@ import Foundation
 import LinearAlgebra
 import NeuralNetwork
 import Testing
+import TestSupport
 
 /// One gradient-check configuration.
 struct GradientCase: Sendable, CustomTestStringConvertible {

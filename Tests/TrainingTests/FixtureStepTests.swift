@@ -2,12 +2,11 @@ import Foundation
 import LinearAlgebra
 import NeuralNetwork
 import Testing
+import TestSupport
 import Training
 
-/// NeuralNetworkTests' fixtures, found next to this file (this target has no bundle with them).
-let fixtureDirectory = URL(fileURLWithPath: #filePath)
-  .deletingLastPathComponent().deletingLastPathComponent()
-  .appendingPathComponent("NeuralNetworkTests/Fixtures")
+/// The NumPy fixtures (Tests/NeuralNetworkTests/Fixtures).
+let fixtureDirectory = Fixture.directory
 
 struct StepResult {
   var losses: [Double] = []
