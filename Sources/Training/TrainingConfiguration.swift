@@ -37,6 +37,7 @@ public struct TrainingConfiguration: Codable, Sendable {
   public var initModel: String?
   /// Filled in when the run starts.
   public var ranks: Int = 1
+  public var blasThreads: Int = 1
   public var architecture: Architecture?
 
   public init(

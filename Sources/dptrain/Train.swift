@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
   @Option(help: ArgumentHelp("Start from a saved model (safetensors, same names) instead of a random init.", valueName: "FILE"))
   var initModel: String?
 
-  @Option(help: "BLAS threads of this process (default: 1, the fastest for batch-100 steps here).")
+  @Option(help: "BLAS threads of this process (default: the machine's cores).")
   var blasThreads: Int?
 
   @Flag(help: "Print only the final summary.")
@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
   }
 
   func train<T: Real>(_: T.Type) throws {
-    BLAS.setThreads(blasThreads ?? 1)
+    BLAS.setThreads(blasThreads ?? ProcessInfo.processInfo.activeProcessorCount)
     let data = try dataOptions.load()
     guard optimization.batchSize <= data.train.count else {
       throw ValidationError("--batch-size \(optimization.batchSize) exceeds the \(data.train.count) training samples")
@@ -64,6 +64,7 @@ struct Train: ParsableCommand {
       initModel: initModel)
     configuration.architecture = architecture
     configuration.ranks = 1
+    configuration.blasThreads = BLAS.threads
 
     var model: MLP<T>
     var normalization = data.normalization
