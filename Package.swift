@@ -18,7 +18,6 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
   ],
   targets: [
     // MARK: - C libraries (pkg-config system libraries)
@@ -69,7 +68,6 @@ let package = Package(
         "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI",
         "LinearAlgebra", "CSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        .product(name: "Logging", package: "swift-log"),
       ]),
 
     // MARK: - Tests

@@ -108,7 +108,6 @@ public final class Trainer<T: Real> {
     var epoch = step / stepsPerEpoch
     let epochOrder = self.epochOrder
     var currentOrder = epochOrder.order(epoch: epoch)
-    var eta = configuration.schedule.rate(step: step, epoch: epoch)
 
     while step < totalSteps {
       let e = step / stepsPerEpoch
@@ -143,7 +142,7 @@ public final class Trainer<T: Real> {
       }
       let batchLoss = Double(reduced[p]) / Double(global.count)
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
-      eta = configuration.schedule.rate(step: step, epoch: e)
+      let eta = configuration.schedule.rate(step: step, epoch: e)
       reduced.withUnsafeBufferPointer { g in
         optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: g.baseAddress!, batchCount: global.count, eta: eta)
       }
