@@ -1,7 +1,12 @@
 import LinearAlgebra
 
 /// The collectives dptrain needs, after Horovod's controller and MPI: every rank calls the same
-/// collectives in the same order with buffers of the same length.
+/// collectives in the same order with buffers of the same length. Implementations: a single
+/// process (`SingleProcessCommunicator`), threads of one process (`InProcessGroup`, for tests),
+/// and Open MPI (`MPICommunicator` in DistributedMPI).
+///
+/// Determinism contract: `allReduceSum` leaves the SAME bits on every rank, and for a given
+/// size and buffer the same bits on every run; that keeps replicas bitwise identical.
 public protocol Communicator: AnyObject {
   /// This process's rank in `0..<size`.
   var rank: Int { get }
@@ -11,8 +16,33 @@ public protocol Communicator: AnyObject {
   func allReduceSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws
   /// Replaces `buffer` on every rank by `root`'s.
   func broadcast<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws
+  /// Replaces `bytes` on every rank by `root`'s (same length everywhere).
+  func broadcastBytes(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
   /// Returns when every rank has called it.
   func barrier() throws
+  /// Sub-communicators: ranks passing the same `color` form one, ordered by `key` then rank.
+  func split(color: Int, key: Int) throws -> any Communicator
+  /// Ends the whole job now (every rank), after printing `message` on standard error.
+  func abort(code: Int32, message: String) -> Never
+}
+
+extension Communicator {
+  /// The value of `root` on every rank.
+  public func broadcast<T: Real>(_ value: T, root: Int) throws -> T {
+    var v = [value]
+    try v.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+    return v[0]
+  }
+
+  /// Broadcasts `array` (same count on every rank) from `root`.
+  public func broadcast<T: Real>(_ array: inout [T], root: Int) throws {
+    try array.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+  }
+
+  /// Element-wise sum over all ranks of `array` (same count on every rank).
+  public func allReduceSum<T: Real>(_ array: inout [T]) throws {
+    try array.withUnsafeMutableBufferPointer { try allReduceSum($0) }
+  }
 }
 
 /// The communicator of a plain process: size 1, every collective is the identity.
@@ -24,5 +54,15 @@ public final class SingleProcessCommunicator: Communicator {
   public func broadcast<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws {
     precondition(root == 0, "broadcast root \(root) outside a single process")
   }
+  public func broadcastBytes(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
+    precondition(root == 0, "broadcast root \(root) outside a single process")
+  }
   public func barrier() throws {}
+  public func split(color: Int, key: Int) throws -> any Communicator { SingleProcessCommunicator() }
+  public func abort(code: Int32, message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(code)
+  }
 }
+
+import Foundation
