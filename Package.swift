@@ -68,7 +68,8 @@ let package = Package(
         "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI",
         "LinearAlgebra", "CSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ],
+      swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),
 
     // MARK: - Tests
     // Shared by the test targets: the NumPy fixtures' reader and approximate comparisons.
@@ -78,6 +79,7 @@ let package = Package(
       name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "LinearAlgebra", "TestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
+    .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

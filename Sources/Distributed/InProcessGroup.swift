@@ -47,14 +47,24 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
   public static func run<R>(size: Int, _ body: @escaping @Sendable (InProcessGroup) throws -> R) throws -> [R] {
     let groups = make(size: size)
     let results = Results<R>(count: size)
-    DispatchQueue.concurrentPerform(iterations: size) { r in
-      do {
-        results.set(r, .success(try body(groups[r])))
-      } catch {
-        groups[r].fail("rank \(r): \(error)")
-        results.set(r, .failure(error))
+    // One thread per rank: a dispatch pool runs only as many blocking ranks at once as there
+    // are cores, and ranks beyond that would never reach the collectives the others wait in.
+    let done = DispatchGroup()
+    for r in 0..<size {
+      done.enter()
+      let thread = Thread {
+        do {
+          results.set(r, .success(try body(groups[r])))
+        } catch {
+          groups[r].fail("rank \(r): \(error)")
+          results.set(r, .failure(error))
+        }
+        done.leave()
       }
+      thread.stackSize = 8 << 20
+      thread.start()
     }
+    done.wait()
     return try results.values.map { try $0!.get() }
   }
 

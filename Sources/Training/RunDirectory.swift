@@ -69,14 +69,17 @@ public struct RunSummary: Codable, Sendable {
   public var ranks: Int
   public var trainSeconds: Double
   public var samplesPerSecond: Double
+  /// Rank 0's time in collectives during the update steps (multi-rank runs).
+  public var communicationSeconds: Double?
 
   enum CodingKeys: String, CodingKey {
     case status, divergedAtStep = "diverged_at_step", testAccuracy = "test_accuracy", testLoss = "test_loss"
     case valAccuracy = "val_accuracy", valCost = "val_cost", trainCost = "train_cost", trainAccuracy = "train_accuracy"
     case epochs, steps, ranks, trainSeconds = "train_seconds", samplesPerSecond = "samples_per_second"
+    case communicationSeconds = "communication_seconds"
   }
 
-  public init(status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double, samplesPerSecond: Double) {
+  public init(status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double, samplesPerSecond: Double, communicationSeconds: Double?) {
     self.status = status
     self.divergedAtStep = divergedAtStep
     testAccuracy = test?.accuracy
@@ -90,6 +93,7 @@ public struct RunSummary: Codable, Sendable {
     self.ranks = ranks
     self.trainSeconds = trainSeconds
     self.samplesPerSecond = samplesPerSecond
+    self.communicationSeconds = communicationSeconds
   }
 
   // Absent and non-finite values are explicit nulls, so every key is always present and the
@@ -110,5 +114,6 @@ public struct RunSummary: Codable, Sendable {
     try c.encode(ranks, forKey: .ranks)
     try c.encode(finite(trainSeconds), forKey: .trainSeconds)
     try c.encode(finite(samplesPerSecond), forKey: .samplesPerSecond)
+    try c.encode(finite(communicationSeconds), forKey: .communicationSeconds)
   }
 }

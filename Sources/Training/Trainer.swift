@@ -8,11 +8,15 @@ import NeuralNetwork
 public enum TrainingError: Error, CustomStringConvertible {
   /// The loss became NaN or infinite at update step `step` (1-based).
   case diverged(step: Int, loss: Double)
+  /// After update `step`, the parameters of `ranks` differ from rank 0's.
+  case replicasDiffer(step: Int, ranks: [Int])
 
   public var description: String {
     switch self {
     case .diverged(let step, let loss):
       "diverged at step \(step): the training loss became \(loss); lower the learning rate (--eta / --cyclical) or check --init"
+    case .replicasDiffer(let step, let ranks):
+      "replica consistency check failed after step \(step): the parameters of rank(s) \(ranks.map(String.init).joined(separator: ", ")) differ from rank 0's"
     }
   }
 }
@@ -35,6 +39,11 @@ public struct TrainingResult: Sendable {
   /// without evaluation.
   public var trainSeconds: Double
   public var samplesPerSecond: Double
+  /// Of `trainSeconds`, the time this rank spent in collectives (gradient allreduce and
+  /// BatchNorm statistics): waiting for other ranks included.
+  public var communicationSeconds: Double
+  /// Replica consistency checks passed.
+  public var replicaChecks: Int
 }
 
 /// The training loop. Distribution touches the loop, never the model:
@@ -57,8 +66,8 @@ public final class Trainer<T: Real> {
   public let train: ImageSet
   public let validation: ImageSet?
   public let communicator: any Communicator
-  /// Normalization in the training precision.
-  let mean: [T], invStd: [T]
+  /// Normalization in the training precision (rank 0's, after `broadcastInitialState`).
+  public private(set) var mean: [T], invStd: [T]
   public private(set) var metrics: [MetricsRow] = []
   public private(set) var step = 0
   public let stepsPerEpoch: Int
@@ -87,27 +96,43 @@ public final class Trainer<T: Real> {
   /// The sample order of every epoch: a pure function of the seed and the epoch.
   public var epochOrder: EpochOrder { EpochOrder(count: train.count, seed: configuration.seed, shuffle: configuration.shuffle) }
 
+  /// Makes every replica start from rank 0's model (parameters and BatchNorm statistics)
+  /// and normalization. Called by `run`; a no-op on one rank.
+  public func broadcastInitialState() throws {
+    guard communicator.size > 1 else { return }
+    try communicator.broadcast(&model.parameters, root: 0)
+    try communicator.broadcast(&model.state, root: 0)
+    try communicator.broadcast(&mean, root: 0)
+    try communicator.broadcast(&invStd, root: 0)
+  }
+
   /// Trains without evaluating (benchmarks).
   public func trainOnly() throws -> TrainingResult { try run(observer: nil, evaluate: false) }
 
+  /// Trains to `totalSteps`. Rank 0 evaluates and reports to `observer`; every rank must call
+  /// it (the collectives pair up step by step).
   public func run(observer: (any TrainingObserver)? = nil) throws -> TrainingResult { try run(observer: observer, evaluate: true) }
 
   func run(observer: (any TrainingObserver)?, evaluate evaluating: Bool) throws -> TrainingResult {
+    try broadcastInitialState()
     let b = configuration.batchSize
     let d = train.features
-    let maxShard = (b + communicator.size - 1) / communicator.size
+    let ranks = communicator.size, rank = communicator.rank
+    let maxShard = (b + ranks - 1) / ranks
     let cache = ForwardCache<T>(architecture: model.architecture, capacity: maxShard)
     var x = [T](repeating: 0, count: maxShard * d)
     var labels = [Int32](repeating: 0, count: maxShard)
     let p = model.layout.count
     // Gradient sums, then the batch's loss sum and correct count: one allreduce per step.
     var reduced = [T](repeating: 0, count: p + 2)
-    let reducer = communicator.size > 1 ? CommunicatorReducer(communicator: communicator) : nil
-    var trainSeconds = 0.0
+    let synchronized = ranks > 1 && configuration.bnSync == .global
+    let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
+    var trainSeconds = 0.0, communicationSeconds = 0.0
     var samples = 0
     var epoch = step / stepsPerEpoch
     let epochOrder = self.epochOrder
     var currentOrder = epochOrder.order(epoch: epoch)
+    var replicaChecks = 0
 
     while step < totalSteps {
       let e = step / stepsPerEpoch
@@ -118,7 +143,7 @@ public final class Trainer<T: Real> {
       let started = DispatchTime.now().uptimeNanoseconds
       let within = step - e * stepsPerEpoch
       let global = (within * b)..<min((within + 1) * b, train.count)
-      let local = EpochOrder.shard(of: global, rank: communicator.rank, size: communicator.size)
+      let local = EpochOrder.shard(of: global, rank: rank, size: ranks)
       let rows = local.count
       x.withUnsafeMutableBufferPointer { xb in
         labels.withUnsafeMutableBufferPointer { lb in
@@ -127,9 +152,9 @@ public final class Trainer<T: Real> {
       }
       if within + 1 < stepsPerEpoch {
         let next = ((within + 1) * b)..<min((within + 2) * b, train.count)
-        train.prefetch(indices: currentOrder[EpochOrder.shard(of: next, rank: communicator.rank, size: communicator.size)])
+        train.prefetch(indices: currentOrder[EpochOrder.shard(of: next, rank: rank, size: ranks)])
       }
-      let context = BatchContext(globalCount: global.count, reducer: reducer)
+      let context = BatchContext(globalCount: synchronized ? global.count : rows, reducer: reducer)
       try x.withUnsafeBufferPointer { xb in
         try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: context, cache: cache)
         let (lossSum, correct) = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: true) }
@@ -137,7 +162,11 @@ public final class Trainer<T: Real> {
           try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: g.baseAddress!, accumulate: false)
           g[p] = T(lossSum)
           g[p + 1] = T(correct)
-          if communicator.size > 1 { try communicator.allReduceSum(g) }
+          if ranks > 1 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try communicator.allReduceSum(g)
+            communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+          }
         }
       }
       let batchLoss = Double(reduced[p]) / Double(global.count)
@@ -149,26 +178,112 @@ public final class Trainer<T: Real> {
       model.updateRunningStatistics(from: cache, alpha: T(configuration.bnAlpha))
       step += 1
       samples += global.count
+      localSamples += rows
       trainSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
       let epochDone = step % stepsPerEpoch == 0
       observer?.trainingDidStep(
         step: step, totalSteps: totalSteps, epoch: Double(step) / Double(stepsPerEpoch), eta: eta,
         batchLoss: batchLoss, samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
+      let checkDue = ranks > 1 && (step == totalSteps || (configuration.checkEvery.map { step % $0 == 0 } ?? epochDone))
+      if checkDue {
+        try checkReplicas()
+        replicaChecks += 1
+      }
       let evalDue = epochDone || step == totalSteps || (configuration.evalEvery.map { step % $0 == 0 } ?? false)
       if evalDue && evaluating {
-        let row = MetricsRow(
-          epoch: Double(step) / Double(stepsPerEpoch), step: step, eta: eta,
-          train: try evaluate(train), validation: try validation.map { try evaluate($0) })
-        metrics.append(row)
-        observer?.trainingDidEvaluate(row)
-        // The update itself can overflow the parameters: the next batch would catch it, but
-        // an evaluation point sees it first.
-        guard row.train.loss.isFinite else { throw TrainingError.diverged(step: step, loss: row.train.loss) }
+        try mergeRunningStatistics()
+        var finite: Double = 1
+        if rank == 0 {
+          let row = MetricsRow(
+            epoch: Double(step) / Double(stepsPerEpoch), step: step, eta: eta,
+            train: try evaluate(train), validation: try validation.map { try evaluate($0) })
+          metrics.append(row)
+          observer?.trainingDidEvaluate(row)
+          finite = row.train.loss.isFinite ? 1 : 0
+        }
+        // The update itself can overflow the parameters: the next batch would catch it, but an
+        // evaluation point sees it first. Rank 0 tells the others, so all stop together.
+        if ranks > 1 { finite = try communicator.broadcast(finite, root: 0) }
+        guard finite == 1 else { throw TrainingError.diverged(step: step, loss: .nan) }
       }
     }
+    if let reducer { communicationSeconds += reducer.seconds }
     return TrainingResult(
       metrics: metrics, steps: step, epochs: Double(step) / Double(stepsPerEpoch), trainSeconds: trainSeconds,
-      samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
+      samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9), communicationSeconds: communicationSeconds,
+      replicaChecks: replicaChecks)
+  }
+
+  /// Samples this rank has trained on (its shards), the weight of its running averages.
+  public private(set) var localSamples = 0
+
+  /// With per-rank BatchNorm statistics (`--bn-sync local`), replaces every rank's running
+  /// averages by their count-weighted pool (the law of total variance):
+  ///     mean = sum_r c_r m_r / C,   var = sum_r c_r (v_r + (m_r - mean)^2) / C
+  /// with `c_r` the samples rank r trained on. With synchronized statistics the replicas'
+  /// averages are already identical, and nothing is done.
+  public func mergeRunningStatistics() throws {
+    guard communicator.size > 1, configuration.bnSync == .local, model.architecture.batchNorm else { return }
+    // [c, c*m..., c*(v + m^2)...] summed over ranks, in Double.
+    let c = Double(localSamples)
+    var pooled = [c]
+    for slot in model.stateLayout.slots where slot.kind == .runningMean {
+      let variance = model.stateLayout.slot(named: "layer\(slot.layer).running_var")!
+      for (i, j) in zip(slot.range, variance.range) {
+        let m = Double(model.state[i]), v = Double(model.state[j])
+        pooled.append(c * m)
+        pooled.append(c * (v + m * m))
+      }
+    }
+    try communicator.allReduceSum(&pooled)
+    let total = pooled[0]
+    var k = 1
+    for slot in model.stateLayout.slots where slot.kind == .runningMean {
+      let variance = model.stateLayout.slot(named: "layer\(slot.layer).running_var")!
+      for (i, j) in zip(slot.range, variance.range) {
+        let mean = pooled[k] / total
+        model.state[i] = T(mean)
+        model.state[j] = T(max(0, pooled[k + 1] / total - mean * mean))
+        k += 2
+      }
+    }
+  }
+
+  /// Compares every replica's parameters (and, with synchronized BatchNorm, its running
+  /// statistics; per-rank ones differ until merged) with rank 0's, bit for bit: a 64-bit FNV-1a
+  /// checksum broadcast from rank 0, then a count of the ranks that differ.
+  public func checkReplicas() throws {
+    guard communicator.size > 1 else { return }
+    let mine = configuration.bnSync == .global ? Self.checksum(model.parameters, model.state) : Self.checksum(model.parameters)
+    // Four 16-bit chunks: exact in any Real.
+    var chunks = (0..<4).map { Double((mine >> (16 * UInt64($0))) & 0xFFFF) }
+    try communicator.broadcast(&chunks, root: 0)
+    let reference = chunks.enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (16 * UInt64($1.offset))) }
+    var differs = [Double](repeating: 0, count: communicator.size)
+    differs[communicator.rank] = mine == reference ? 0 : 1
+    try communicator.allReduceSum(&differs)
+    let bad = differs.indices.filter { differs[$0] != 0 }
+    if !bad.isEmpty { throw TrainingError.replicasDiffer(step: step, ranks: bad) }
+  }
+
+  /// Flips one parameter's last bit (for tests of the replica check).
+  public func corruptParameterForTesting() {
+    model.parameters[0] = T(sign: model.parameters[0].sign, exponent: model.parameters[0].exponent,
+                            significand: model.parameters[0].significand).nextUp
+  }
+
+  /// FNV-1a over the bytes of the arrays.
+  static func checksum(_ arrays: [T]...) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for a in arrays {
+      a.withUnsafeBytes { raw in
+        for byte in raw {
+          h ^= UInt64(byte)
+          h &*= 0x100_0000_01B3
+        }
+      }
+    }
+    return h
   }
 
   /// Loss, cost and accuracy of the current model on `set`, BatchNorm in inference mode.
@@ -207,10 +322,14 @@ public enum Evaluation {
   }
 }
 
-/// Synchronized BatchNorm through the trainer's communicator.
-struct CommunicatorReducer: BatchStatisticsReducer {
+/// Synchronized BatchNorm through the trainer's communicator, timing its collectives.
+final class TimedReducer: BatchStatisticsReducer {
   let communicator: any Communicator
+  var seconds = 0.0
+  init(communicator: any Communicator) { self.communicator = communicator }
   func sumAcrossReplicas<U: Real>(_ buffer: UnsafeMutableBufferPointer<U>) throws {
+    let t0 = DispatchTime.now().uptimeNanoseconds
     try communicator.allReduceSum(buffer)
+    seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
   }
 }

@@ -6,6 +6,17 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
   case float, double
 }
 
+/// Where BatchNorm's batch statistics come from when a batch is split over ranks.
+public enum BatchNormSync: String, Codable, Sendable, CaseIterable {
+  /// Statistics of the GLOBAL batch: per-feature sums allreduced in forward, and the two
+  /// gradient sums in backward. N ranks compute what one process computes. The default.
+  case global
+  /// Each rank normalizes with its own shard's statistics (no BatchNorm communication; a
+  /// different model from one process's). Running averages are merged, count-weighted, before
+  /// evaluation and saving.
+  case local
+}
+
 /// Everything that determines a training run, resolved (defaults filled in) and written into
 /// every run directory as `config.json`, so that any number can be reproduced.
 public struct TrainingConfiguration: Codable, Sendable {
@@ -35,6 +46,10 @@ public struct TrainingConfiguration: Codable, Sendable {
   public var evalEvery: Int?
   public var shuffle: Bool
   public var initModel: String?
+  public var bnSync: BatchNormSync = .global
+  /// Compare a checksum of every replica's parameters with rank 0's every this many updates
+  /// (nil: at every epoch's end); always at the end of training.
+  public var checkEvery: Int?
   /// Filled in when the run starts.
   public var ranks: Int = 1
   public var blasThreads: Int = 1

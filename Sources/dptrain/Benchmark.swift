@@ -84,15 +84,27 @@ struct Benchmark: ParsableCommand {
   @Flag(help: "Print only the GEMM table.")
   var gemmOnly = false
 
+  @Option(help: ArgumentHelp("BatchNorm statistics over ranks: global or local.", valueName: "global|local"))
+  var bnSync = "global"
+
   func run() throws {
+    let launch = try Launch.start()
     BLAS.setThreads(blasThreads)
-    switch precision {
-    case "double": try measure(Double.self)
-    default: try measure(Float.self)
+    do {
+      switch precision {
+      case "double": try measure(Double.self, communicator: launch.communicator)
+      default: try measure(Float.self, communicator: launch.communicator)
+      }
+    } catch {
+      if launch.communicator.size > 1 { launch.communicator.abort(code: 1, message: "dptrain benchmark: rank \(launch.communicator.rank): error: \(error)") }
+      throw error
     }
+    launch.finalize()
   }
 
-  func measure<T: Real>(_: T.Type) throws {
+  func measure<T: Real>(_: T.Type, communicator: any Communicator) throws {
+    let isRoot = communicator.rank == 0
+    let ranks = communicator.size
     let data: DatasetSplits
     if let synthetic {
       var rng = SeededGenerator(seed: 3)
@@ -108,19 +120,24 @@ struct Benchmark: ParsableCommand {
     }
     let widths = hidden.isEmpty ? [] : hidden.split(separator: ",").compactMap { Int($0) }
     let architecture = Architecture(inputSize: data.features, hidden: widths, classes: data.classes, batchNorm: batchNorm)
-    let shapes = GemmShape.trainingStep(architecture, rows: batchSize)
-    print("benchmark: \(architecture.shapeDescription)\(batchNorm ? " BatchNorm" : ""), batch \(batchSize), \(T.dtypeName), \(BLAS.threads) BLAS thread(s), \(data.train.count) training samples")
+    // Each rank multiplies its shard: the GEMM table uses the shard's rows (all ranks time it at
+    // once, as they train: the figure is per rank with every core busy).
+    let shard = (batchSize + ranks - 1) / ranks
+    let shapes = GemmShape.trainingStep(architecture, rows: shard)
+    func say(_ line: String) { if isRoot { print(line) } }
+    say("benchmark: \(architecture.shapeDescription)\(batchNorm ? " BatchNorm (\(bnSync) sync)" : ""), batch \(batchSize), \(T.dtypeName), \(ranks) rank(s) x \(BLAS.threads) BLAS thread(s), \(data.train.count) training samples")
     var gemmSeconds = 0.0
     var stepFlops = 0.0
     for shape in shapes {
+      try communicator.barrier()
       let t = shape.time(T.self)
       gemmSeconds += t
       stepFlops += shape.flops
-      print(String(format: "  gemm %-32@ %8.1f us  %6.1f GFLOP/s", shape.description as NSString, t * 1e6, shape.flops / t * 1e-9))
+      say(String(format: "  gemm %-32@ %8.1f us  %6.1f GFLOP/s", shape.description as NSString, t * 1e6, shape.flops / t * 1e-9))
     }
     let steps = (data.train.count + batchSize - 1) / batchSize
-    let gemmRate = stepFlops / gemmSeconds
-    print(String(format: "  GEMM rate on these shapes: %.1f GFLOP/s; the products of one epoch need %.3f s", gemmRate * 1e-9, gemmSeconds * Double(steps)))
+    let gemmRate = stepFlops / gemmSeconds * Double(ranks)
+    say(String(format: "  GEMM rate on these shapes (all ranks): %.1f GFLOP/s; the products of one epoch need %.3f s", gemmRate * 1e-9, gemmSeconds * Double(steps)))
     if gemmOnly {
       // Every orientation of the two big products, for choosing layouts.
       for (m, n, k) in [(batchSize, widths.first ?? 10, data.features), (widths.first ?? 10, data.features, batchSize), (data.features, widths.first ?? 10, batchSize)] {
@@ -134,21 +151,36 @@ struct Benchmark: ParsableCommand {
     }
 
     var best = Double.infinity
+    var bestCommunication = 0.0
     for e in 0..<epochs {
       let configuration = TrainingConfiguration(
         data: data.source, validation: .last(0), trainLimit: nil, hidden: widths, batchNorm: batchNorm, bnAlpha: 0.9,
         loss: .crossEntropy, initialization: .he, seed: UInt64(e + 1), precision: T.self == Float.self ? .float : .double,
         batchSize: batchSize, momentum: 0.9, lambda: 1e-4, schedule: .constant(eta: 0.01), epochs: 1, cycles: nil,
         maxSteps: nil, evalEvery: nil, shuffle: true, initModel: nil)
+      var withSync = configuration
+      withSync.bnSync = BatchNormSync(rawValue: bnSync) ?? .global
+      withSync.ranks = ranks
       let trainer = Trainer<T>(
-        configuration: configuration, model: MLP(architecture: architecture, initialization: .he, seed: UInt64(e + 1)),
-        train: data.train, validation: nil, normalization: data.normalization, communicator: SingleProcessCommunicator())
+        configuration: withSync, model: MLP(architecture: architecture, initialization: .he, seed: UInt64(e + 1)),
+        train: data.train, validation: nil, normalization: data.normalization, communicator: communicator)
+      try communicator.barrier()
       let result = try trainer.trainOnly()
-      best = min(best, result.trainSeconds)
-      print(String(format: "  epoch %d: %.3f s", e + 1, result.trainSeconds))
+      // The slowest rank decides the epoch; communication share per rank.
+      var times = [Double](repeating: 0, count: 2 * ranks)
+      times[2 * communicator.rank] = result.trainSeconds
+      times[2 * communicator.rank + 1] = result.communicationSeconds
+      try communicator.allReduceSum(&times)
+      let epochSeconds = stride(from: 0, to: times.count, by: 2).map { times[$0] }.max()!
+      let shares = (0..<ranks).map { String(format: "%.0f%%", 100 * times[2 * $0 + 1] / max(times[2 * $0], 1e-9)) }
+      if epochSeconds < best {
+        best = epochSeconds
+        bestCommunication = times[1] / max(times[0], 1e-9)
+      }
+      say(String(format: "  epoch %d: %.3f s", e + 1, epochSeconds) + (ranks > 1 ? "  (collectives' share of step time per rank: \(shares.joined(separator: " ")))" : ""))
     }
-    let epochFlops = stepFlops / Double(batchSize) * Double(data.train.count)
-    print(String(format: "RESULT s/epoch %.3f  samples/s %.0f  GFLOP/s %.1f  fraction of GEMM rate %.2f  (GEMM-only epoch %.3f s)",
-                 best, Double(data.train.count) / best, epochFlops / best * 1e-9, epochFlops / best / gemmRate, gemmSeconds * Double(steps)))
+    let epochFlops = Double(architecture.trainingFlopsPerSample) * Double(data.train.count)
+    say(String(format: "RESULT ranks %d  s/epoch %.3f  samples/s %.0f  GFLOP/s %.1f  fraction of GEMM rate %.2f  allreduce share %.1f%%  (GEMM-only epoch %.3f s)",
+               ranks, best, Double(data.train.count) / best, epochFlops / best * 1e-9, epochFlops / best / gemmRate, 100 * bestCommunication, gemmSeconds * Double(steps)))
   }
 }

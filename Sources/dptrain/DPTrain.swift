@@ -31,7 +31,9 @@ struct DPTrain: ParsableCommand {
       var command = try parseAsRoot()
       try command.run()
     } catch {
-      exit(withError: error)
+      // Under mpirun every rank parses the same arguments: only rank 0 prints the error.
+      if Launch.isPrintingRank() { exit(withError: error) }
+      Foundation.exit(exitCode(for: error).rawValue)
     }
   }
 }

@@ -24,29 +24,59 @@ struct Train: ParsableCommand {
   @Option(help: ArgumentHelp("Start from a saved model (safetensors, same names) instead of a random init.", valueName: "FILE"))
   var initModel: String?
 
-  @Option(help: "BLAS threads of this process (default: the machine's cores).")
+  @Option(help: "BLAS threads per rank (default: the node's cores divided by its ranks, at least 1).")
   var blasThreads: Int?
+
+  @Option(help: ArgumentHelp("BatchNorm statistics over ranks: global (of the whole batch; N ranks = 1 process) or local (per rank's shard).", valueName: "global|local"))
+  var bnSync = "global"
+
+  @Option(help: ArgumentHelp("Check that every replica's parameters equal rank 0's every STEPS updates, or every epoch.", valueName: "STEPS|epoch"))
+  var checkEvery = "epoch"
 
   @Flag(help: "Print only the final summary.")
   var quiet = false
 
+  @Flag(help: "Ranks other than 0 print their progress too.")
+  var verbose = false
+
   func validate() throws {
     guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision: '\(precision)' should be float or double") }
     if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
-    if let initModel, !FileManager.default.fileExists(atPath: initModel) {
+    guard BatchNormSync(rawValue: bnSync) != nil else { throw ValidationError("--bn-sync: '\(bnSync)' should be global or local") }
+    if checkEvery != "epoch" {
+      guard let n = Int(checkEvery), n >= 1 else { throw ValidationError("--check-every: '\(checkEvery)' should be a number of steps >= 1 or 'epoch'") }
+    }
+    if let initModel, Launch.isPrintingRank(), !FileManager.default.fileExists(atPath: initModel) {
       throw ValidationError("--init-model: no file at \(initModel)")
     }
   }
 
   func run() throws {
-    switch Precision(rawValue: precision)! {
-    case .float: try train(Float.self)
-    case .double: try train(Double.self)
+    let launch = try Launch.start()
+    let communicator = launch.communicator
+    do {
+      switch Precision(rawValue: precision)! {
+      case .float: try train(Float.self, launch: launch)
+      case .double: try train(Double.self, launch: launch)
+      }
+    } catch TrainingError.diverged {
+      // Every rank saw the same loss: all stop here together, with the same status.
+      launch.finalize()
+      throw ExitCode(ExitCodes.diverged)
+    } catch {
+      // One rank's error ends the whole job at once (MPI_Abort), naming the rank; nothing hangs.
+      if communicator.size > 1 {
+        communicator.abort(code: 1, message: "dptrain: rank \(communicator.rank) of \(communicator.size): error: \(error)")
+      }
+      throw error
     }
+    launch.finalize()
   }
 
-  func train<T: Real>(_: T.Type) throws {
-    BLAS.setThreads(blasThreads ?? ProcessInfo.processInfo.activeProcessorCount)
+  func train<T: Real>(_: T.Type, launch: Launch) throws {
+    let communicator = launch.communicator
+    let isRoot = communicator.rank == 0
+    BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     let data = try dataOptions.load()
     guard optimization.batchSize <= data.train.count else {
       throw ValidationError("--batch-size \(optimization.batchSize) exceeds the \(data.train.count) training samples")
@@ -63,12 +93,15 @@ struct Train: ParsableCommand {
       maxSteps: optimization.maxSteps, evalEvery: optimization.evalEvery, shuffle: !optimization.noShuffle,
       initModel: initModel)
     configuration.architecture = architecture
-    configuration.ranks = 1
+    configuration.ranks = communicator.size
     configuration.blasThreads = BLAS.threads
+    configuration.bnSync = BatchNormSync(rawValue: bnSync)!
+    configuration.checkEvery = Int(checkEvery)
 
     var model: MLP<T>
     var normalization = data.normalization
-    if let initModel {
+    // Rank 0 initialises or loads; the trainer broadcasts its model and normalization.
+    if let initModel, isRoot {
       let loaded = try ModelFile.load(initModel, as: T.self, loss: architecture.loss)
       guard loaded.model.architecture.sizes == architecture.sizes, loaded.model.architecture.batchNorm == architecture.batchNorm else {
         throw ValidationError("--init-model \(initModel) is \(loaded.model.architecture.shapeDescription)\(loaded.model.architecture.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")")
@@ -84,36 +117,43 @@ struct Train: ParsableCommand {
       f.dateFormat = "yyyyMMdd-HHmmss"
       return f.string(from: Date())
     }()
-    let directory = try RunDirectory(path: outPath, configuration: configuration)
+    // Rank 0 alone writes the run directory and reports; the others train silently.
+    let directory = isRoot ? try RunDirectory(path: outPath, configuration: configuration) : nil
     let trainer = Trainer<T>(
       configuration: configuration, model: model, train: data.train, validation: data.validation,
-      normalization: normalization, communicator: SingleProcessCommunicator())
-    if !quiet {
-      print("dptrain \(dptrainVersion): \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), \(T.dtypeName), 1 process, \(BLAS.threads) BLAS thread(s)")
+      normalization: normalization, communicator: communicator)
+    let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks (BatchNorm \(bnSync))"
+    if isRoot && !quiet {
+      print("dptrain \(dptrainVersion): \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), \(T.dtypeName), \(processes), \(BLAS.threads) BLAS thread(s) per rank")
       print("data: \(data.sourceDescription)")
       print("schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)")
       print("output: \(outPath)")
     }
-    let console = ConsoleProgress(quiet: quiet, directory: directory)
+    let observer: (any TrainingObserver)? =
+      if let directory { ConsoleProgress(quiet: quiet, directory: directory) }
+      else if verbose { RankProgress(rank: communicator.rank) } else { nil }
     let result: TrainingResult
     do {
-      result = try trainer.run(observer: console)
+      result = try trainer.run(observer: observer)
     } catch let error as TrainingError {
-      if case .diverged(let step, _) = error {
+      if case .diverged(let step, _) = error, let directory {
         try directory.writeSummary(RunSummary(
           status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last, epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch),
-          steps: trainer.step, ranks: 1, trainSeconds: 0, samplesPerSecond: 0))
+          steps: trainer.step, ranks: communicator.size, trainSeconds: 0, samplesPerSecond: 0, communicationSeconds: nil))
+        printError("error: \(error) (metrics so far in \(outPath)/metrics.csv)")
       }
-      printError("error: \(error) (metrics so far in \(outPath)/metrics.csv)")
-      throw ExitCode(ExitCodes.diverged)
+      throw error
     }
+    guard let directory else { return }
     let test = try trainer.evaluate(data.test)
     try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
     try directory.writeSummary(RunSummary(
       status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
-      ranks: 1, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond))
-    print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s); model: %@",
-                 test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, directory.modelPath))
+      ranks: communicator.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
+      communicationSeconds: communicator.size > 1 ? result.communicationSeconds : nil))
+    let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
+    print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
+                 test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas, directory.modelPath))
   }
 }
 
@@ -146,4 +186,15 @@ final class ConsoleProgress: TrainingObserver {
     if let v = row.validation { line += String(format: "  |  val cost %.4f loss %.4f acc %.4f", v.cost, v.loss, v.accuracy) }
     print((isTerminal ? "\r\u{1B}[K" : "") + line)
   }
+}
+
+/// `--verbose` progress of ranks other than 0: one line per epoch.
+final class RankProgress: TrainingObserver {
+  let rank: Int
+  init(rank: Int) { self.rank = rank }
+  func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {
+    guard epoch == epoch.rounded() || step == totalSteps else { return }
+    print(String(format: "[rank %d] epoch %.2f step %d/%d batch loss %.4f %.0f samples/s", rank, epoch, step, totalSteps, batchLoss, samplesPerSecond))
+  }
+  func trainingDidEvaluate(_ row: MetricsRow) {}
 }

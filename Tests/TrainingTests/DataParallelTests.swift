@@ -1,0 +1,146 @@
+import Datasets
+import Distributed
+import Foundation
+import LinearAlgebra
+import NeuralNetwork
+import Testing
+import Training
+
+/// N ranks x their shards == 1 process x the global batch, with ranks as threads
+/// (`InProcessGroup`); the same holds under mpirun (scripts/lib/mpi-tests.sh).
+@Suite("Data parallelism: N ranks compute what one process computes")
+struct DataParallelTests {
+  /// 420 random 4x6 "images", 3 classes, with a little class signal so training moves.
+  static let data: (train: ImageSet, normalization: FeatureNormalization) = {
+    var rng = SeededGenerator(seed: 77)
+    let n = 420, d = 24
+    var pixels = [UInt8](repeating: 0, count: n * d)
+    var labels = [Int32](repeating: 0, count: n)
+    for i in 0..<n {
+      let y = rng.nextBelow(3)
+      labels[i] = Int32(y)
+      for j in 0..<d { pixels[i * d + j] = UInt8(min(255, rng.nextBelow(200) + (j % 3 == y ? 55 : 0))) }
+    }
+    let set = try! ImageSet(pixels: pixels, labels: labels, shape: ImageShape(height: 4, width: 6, channels: 1, layout: .grayscale), classes: 3)
+    return (set, FeatureNormalization(computingOver: set))
+  }()
+
+  static func configuration(batchNorm: Bool, batchSize: Int, precision: Precision, bnSync: BatchNormSync = .global) -> TrainingConfiguration {
+    var c = TrainingConfiguration(
+      data: .idx(directory: "synthetic"), validation: .last(0), trainLimit: nil, hidden: [16, 12], batchNorm: batchNorm,
+      bnAlpha: 0.9, loss: .crossEntropy, initialization: .he, seed: 5, precision: precision, batchSize: batchSize,
+      momentum: 0.9, lambda: 1e-3, schedule: .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 10), epochs: 2, cycles: nil,
+      maxSteps: nil, evalEvery: nil, shuffle: true, initModel: nil)
+    c.bnSync = bnSync
+    return c
+  }
+
+  /// Trains on `ranks` threads; returns every rank's final parameters and BatchNorm state.
+  static func train<T: Real>(_: T.Type, ranks: Int, configuration: TrainingConfiguration) throws -> [(parameters: [T], state: [T], checks: Int)] {
+    let architecture = Architecture(inputSize: 24, hidden: configuration.hidden, classes: 3, batchNorm: configuration.batchNorm)
+    return try InProcessGroup.run(size: ranks) { group in
+      // Non-zero ranks start from a different (zero) model: the broadcast must fix that.
+      let model = group.rank == 0
+        ? MLP<T>(architecture: architecture, initialization: .he, seed: configuration.seed)
+        : MLP<T>(architecture: architecture)
+      let trainer = Trainer<T>(configuration: configuration, model: model, train: data.train, validation: nil,
+                               normalization: data.normalization, communicator: group)
+      let result = try trainer.trainOnly()
+      return (trainer.model.parameters, trainer.model.state, result.replicaChecks)
+    }
+  }
+
+  /// Largest |a - b| over a tensor divided by the tensor's largest |b|, over all tensors.
+  static func relativeDifference<T: Real>(_ a: [T], _ b: [T], layout: ParameterLayout) -> Double {
+    layout.slots.map { slot in
+      let scale = slot.range.map { abs(Double(b[$0])) }.max()!
+      let diff = slot.range.map { abs(Double(a[$0]) - Double(b[$0])) }.max()!
+      return scale == 0 ? diff : diff / scale
+    }.max()!
+  }
+
+  struct Case: Sendable, CustomTestStringConvertible {
+    var ranks: Int, batchNorm: Bool, batchSize: Int
+    var testDescription: String { "\(ranks) ranks, batch \(batchSize)\(batchNorm ? ", BatchNorm" : "")" }
+  }
+
+  // Batch sizes that do not divide by the rank count (and a last partial batch: 420 % 50 = 20).
+  static let cases: [Case] = [2, 3, 4].flatMap { n in [false, true].map { Case(ranks: n, batchNorm: $0, batchSize: n == 2 ? 35 : 50) } }
+
+  @Test("float: parameters after 2 epochs agree with 1 rank to 1e-5; replicas bitwise identical", arguments: cases)
+  func float(_ c: Case) throws {
+    let configuration = Self.configuration(batchNorm: c.batchNorm, batchSize: c.batchSize, precision: .float)
+    let one = try Self.train(Float.self, ranks: 1, configuration: configuration)[0]
+    let many = try Self.train(Float.self, ranks: c.ranks, configuration: configuration)
+    let layout = Architecture(inputSize: 24, hidden: [16, 12], classes: 3, batchNorm: c.batchNorm).parameterLayout()
+    let difference = Self.relativeDifference(many[0].parameters, one.parameters, layout: layout)
+    #expect(difference < 1e-5, "relative difference \(difference)")
+    #expect(difference > 0 || c.ranks == 1, "identical bits would mean the ranks did not split the batch")
+    for r in many { #expect(r.parameters == many[0].parameters && r.state == many[0].state) }
+    #expect(many[0].checks == 2, "replica checks at each epoch's end (the last step is one)")
+  }
+
+  @Test("double: parameters after 2 epochs agree with 1 rank to 1e-12", arguments: cases)
+  func double(_ c: Case) throws {
+    let configuration = Self.configuration(batchNorm: c.batchNorm, batchSize: c.batchSize, precision: .double)
+    let one = try Self.train(Double.self, ranks: 1, configuration: configuration)[0]
+    let many = try Self.train(Double.self, ranks: c.ranks, configuration: configuration)
+    let layout = Architecture(inputSize: 24, hidden: [16, 12], classes: 3, batchNorm: c.batchNorm).parameterLayout()
+    let difference = Self.relativeDifference(many[0].parameters, one.parameters, layout: layout)
+    #expect(difference < 1e-12, "relative difference \(difference)")
+    for r in many { #expect(r.parameters == many[0].parameters && r.state == many[0].state) }
+    // BatchNorm running statistics (state) agree too: they come from the global batch.
+    if c.batchNorm {
+      let stateDifference = zip(many[0].state, one.state).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+      #expect(stateDifference < 1e-12, "running statistics differ by \(stateDifference)")
+    }
+  }
+
+  @Test("local BatchNorm: a different model, replicas still identical after the count-weighted merge")
+  func localBatchNorm() throws {
+    let configuration = Self.configuration(batchNorm: true, batchSize: 50, precision: .double, bnSync: .local)
+    let global = try Self.train(Double.self, ranks: 2, configuration: Self.configuration(batchNorm: true, batchSize: 50, precision: .double))
+    let results = try InProcessGroup.run(size: 2) { group -> ([Double], [Double]) in
+      let architecture = Architecture(inputSize: 24, hidden: [16, 12], classes: 3, batchNorm: true)
+      let trainer = Trainer<Double>(
+        configuration: configuration, model: MLP(architecture: architecture, initialization: .he, seed: 5),
+        train: Self.data.train, validation: nil, normalization: Self.data.normalization, communicator: group)
+      _ = try trainer.trainOnly()
+      let before = trainer.model.state
+      try trainer.mergeRunningStatistics()
+      return (before, trainer.model.state)
+    }
+    // Per-rank statistics differ before the merge, agree after it, and differ from global sync.
+    #expect(results[0].0 != results[1].0)
+    #expect(results[0].1 == results[1].1)
+    #expect(results[0].1 != global[0].state)
+    // The pooled mean is the count-weighted mean of the two ranks' means (equal counts here:
+    // 420 samples in batches of 50 split 25/25 and the last 20 split 10/10).
+    let layout = Architecture(inputSize: 24, hidden: [16, 12], classes: 3, batchNorm: true).stateLayout()
+    let m = layout.slot(named: "layer1.running_mean")!.range
+    for i in m {
+      #expect(abs(results[0].1[i] - (results[0].0[i] + results[1].0[i]) / 2) < 1e-12)
+    }
+  }
+
+  @Test("the replica check names a rank whose parameters differ")
+  func replicaCheckCatchesDivergence() throws {
+    let configuration = Self.configuration(batchNorm: false, batchSize: 50, precision: .float)
+    let outcomes = try InProcessGroup.run(size: 3) { group -> String in
+      let architecture = Architecture(inputSize: 24, hidden: [16, 12], classes: 3)
+      let trainer = Trainer<Float>(
+        configuration: configuration, model: MLP(architecture: architecture, initialization: .he, seed: 5),
+        train: Self.data.train, validation: nil, normalization: Self.data.normalization, communicator: group)
+      try trainer.broadcastInitialState()
+      try trainer.checkReplicas()  // identical after the broadcast
+      if group.rank == 2 { trainer.corruptParameterForTesting() }
+      do {
+        try trainer.checkReplicas()
+        return "passed"
+      } catch let error as TrainingError {
+        return "\(error)"
+      }
+    }
+    for o in outcomes { #expect(o.contains("rank(s) 2 differ from rank 0"), "\(o)") }
+  }
+}

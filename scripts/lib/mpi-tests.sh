@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Multi-rank checks under real mpirun. Usage: mpi-tests.sh PATH/TO/dptrain [PATH/TO/mpi-contract]
+# Prints one line per check and a closing "N passed, N failed"; exits 1 if any failed.
+set -uo pipefail
+DPTRAIN="$1"
+CONTRACT="${2:-}"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
+MPIRUN=(mpirun --oversubscribe --bind-to none)
+passed=0
+failed=0
+skipped=0
+
+check() {
+  local name="$1"
+  shift
+  if ( "$@" ) >"$work/last.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "  ok   $name"
+  else
+    failed=$((failed + 1))
+    echo "  FAIL $name"
+    sed 's/^/       /' "$work/last.log" | tail -n 20
+  fi
+}
+
+# compare A B TOLERANCE: every tensor of model A within TOLERANCE of B, relative to B's largest entry
+compare() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, struct, sys
+import numpy as np
+def load(path):
+    b = open(path, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); out = {}
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        s, e = v['data_offsets']; dt = '<f4' if v['dtype'] == 'F32' else '<f8'
+        out[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype=dt).astype(np.float64)
+    return out
+a, b, tol = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
+assert a.keys() == b.keys(), (a.keys(), b.keys())
+worst = max((np.abs(a[k] - b[k]).max() / max(np.abs(b[k]).max(), 1e-30), k) for k in a if not k.startswith('input.'))
+print('largest relative difference %.3e in %s' % worst)
+assert worst[0] <= tol, worst
+assert worst[0] > 0 or sys.argv[4:] == ['identical'], 'bit-identical: the ranks did not split the batch?'
+PY
+}
+
+echo "==> multi-rank checks under mpirun"
+
+if [ -n "$CONTRACT" ]; then
+  for n in 1 2 3 4; do
+    check "communicator contract under mpirun -np $n" bash -c "${MPIRUN[*]} -np $n '$CONTRACT' 2>&1 | tee /dev/stderr | grep -qE '^[0-9]+ passed, 0 failed'"
+  done
+fi
+
+# Equivalence: N ranks vs 1 rank on the same global batches, 2 epochs of 3,000 samples.
+common=(--hidden 64,32 --epochs 2 --train-limit 3000 --validation 1000 --blas-threads 1 --quiet)
+for precision in float double; do
+  tol=1e-5
+  [ "$precision" = double ] && tol=1e-12
+  for bn in "" --batch-norm; do
+    for batch in 100 50; do
+      base="$work/one-$precision$bn-$batch"
+      "$DPTRAIN" train "${common[@]}" --precision "$precision" $bn --batch-size "$batch" --out "$base" >/dev/null 2>&1
+      for n in 2 3 4; do
+        [ $((batch % n)) -eq 0 ] && [ "$batch" -ne 100 ] && continue
+        name="$precision${bn:+ BatchNorm} batch $batch: $n ranks = 1 rank to $tol, replicas bitwise identical"
+        check "$name" bash -c "${MPIRUN[*]} -np $n '$DPTRAIN' train ${common[*]} --precision $precision $bn --batch-size $batch --out '$work/n$n-$precision$bn-$batch' > '$work/out.txt' 2>&1 || { cat '$work/out.txt'; exit 1; }
+          grep -q 'replicas identical' '$work/out.txt' || { cat '$work/out.txt'; exit 1; }
+          python3 -c \"import json; s=json.load(open('$work/n$n-$precision$bn-$batch/summary.json')); assert s['ranks'] == $n, s\"
+          $(declare -f compare); compare '$work/n$n-$precision$bn-$batch/model.safetensors' '$base/model.safetensors' $tol"
+      done
+    done
+  done
+done
+# (batch 100 covers 3 ranks: 34/33/33 shards; batch 50 covers 3 and 4: 17/17/16 and 13/13/12/12.)
+
+check "mpirun -np 1 computes exactly what a plain process computes" bash -c "
+  ${MPIRUN[*]} -np 1 '$DPTRAIN' train ${common[*]} --batch-size 100 --out '$work/np1' >/dev/null &&
+  cmp '$work/np1/model.safetensors' '$work/one-float-100/model.safetensors'"
+
+check "--bn-sync local trains, merges running averages, and differs from global sync" bash -c "
+  ${MPIRUN[*]} -np 2 '$DPTRAIN' train ${common[*]} --batch-norm --bn-sync local --batch-size 100 --out '$work/local' > '$work/local.txt' 2>&1 &&
+  grep -q 'replicas identical' '$work/local.txt' && ! cmp -s '$work/local/model.safetensors' '$work/n2-float--batch-norm-100/model.safetensors'"
+
+check "only rank 0 prints and writes; summary.json records ranks" bash -c "
+  ${MPIRUN[*]} -np 3 '$DPTRAIN' train --hidden 20 --epochs 1 --train-limit 1500 --blas-threads 1 --out '$work/quiet' > '$work/quiet.txt' 2>&1 &&
+  test \$(grep -c '^dptrain ' '$work/quiet.txt') -eq 1 && test \$(grep -c '^test accuracy' '$work/quiet.txt') -eq 1"
+
+check "an error on one rank ends the job at once with a message naming the rank" bash -c "
+  start=\$(date +%s); out=\$(${MPIRUN[*]} -np 2 '$DPTRAIN' train --hidden 20 --epochs 1 --train-limit 1500 --blas-threads 1 --out /proc/forbidden 2>&1); rc=\$?
+  echo \"\$out\"; test \$rc -ne 0 && grep -q 'rank 0 of 2' <<<\"\$out\" && test \$((\$(date +%s) - start)) -lt 30"
+
+# Kill one rank mid-training: the job ends non-zero within 30 s, with a message.
+kill_test() {
+  "${MPIRUN[@]}" -np 3 "$DPTRAIN" train --hidden 256,128 --epochs 50 --blas-threads 1 --out "$work/killed" > "$work/kill.txt" 2>&1 &
+  local job=$!
+  local victim=""
+  for _ in $(seq 1 200); do
+    victim=$(pgrep -f "dptrain train --hidden 256,128 --epochs 50" | while read -r p; do
+      # a rank, not mpirun: its parent is mpirun
+      [ "$(ps -o comm= -p "$(ps -o ppid= -p "$p" | tr -d ' ')")" = "mpirun" ] && grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" && echo "$p"
+    done | head -1)
+    [ -n "$victim" ] && grep -q "^epoch" "$work/kill.txt" && break
+    sleep 0.1
+  done
+  [ -n "$victim" ] || { echo "rank 1 not found"; kill "$job"; return 1; }
+  local start=$(date +%s.%N)
+  kill -9 "$victim"
+  wait "$job"
+  local rc=$? elapsed
+  elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+  echo "rank 1 (pid $victim) killed: mpirun exited $rc after $elapsed s"
+  cat "$work/kill.txt" | tail -5
+  sleep 1
+  [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" && grep -qiE "signal|killed|exited" "$work/kill.txt" &&
+    ! pgrep -f "dptrain train --hidden 256,128 --epochs 50" >/dev/null
+}
+check "kill -9 of one rank mid-training: non-zero exit within 30 s, message, no rank left" kill_test
+
+# Two simulated hosts: network namespaces joined by a veth pair, launched through a hostfile.
+two_hosts() {
+  "$here/two-hosts.sh" --ranks-per-host 1 -- "$DPTRAIN" train --hidden 64,32 --epochs 2 --train-limit 3000 --validation 1000 --blas-threads 1 --quiet --batch-size 100 --out "$work/two-hosts" > "$work/two.txt" 2>&1
+  local rc=$?
+  cat "$work/two.txt"
+  if [ "$rc" -eq 77 ]; then return 77; fi
+  [ "$rc" -eq 0 ] && grep -q "replicas identical" "$work/two.txt" && compare "$work/two-hosts/model.safetensors" "$work/one-float-100/model.safetensors" 1e-5
+}
+two_hosts > "$work/last.log" 2>&1
+case $? in
+  0) passed=$((passed + 1)); echo "  ok   two simulated hosts (network namespaces + veth, hostfile): 2 ranks = 1 rank to 1e-5" ;;
+  77) skipped=$((skipped + 1)); echo "  skip two simulated hosts: $(grep -m1 '^SKIP' "$work/last.log")" ;;
+  *) failed=$((failed + 1)); echo "  FAIL two simulated hosts"; sed 's/^/       /' "$work/last.log" | tail -n 20 ;;
+esac
+
+echo "mpi: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
