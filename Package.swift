@@ -72,6 +72,11 @@ let package = Package(
       swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),
 
     // MARK: - Tests
+    // The MPICommunicator contract, run under mpirun (see Tests/MPIContract/main.swift).
+    .executableTarget(
+      name: "mpi-contract", dependencies: ["DistributedMPI", "Distributed", "LinearAlgebra"],
+      path: "Tests/MPIContract",
+      swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),
     // Shared by the test targets: the NumPy fixtures' reader and approximate comparisons.
     .target(name: "TestSupport", dependencies: ["NeuralNetwork", "LinearAlgebra"], path: "Tests/TestSupport"),
     .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
