@@ -18,6 +18,12 @@ public protocol Communicator: AnyObject {
   func broadcast<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws
   /// Replaces `bytes` on every rank by `root`'s (same length everywhere).
   func broadcastBytes(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
+  /// Reduce-scatter: afterwards `buffer[segment(count: buffer.count, rank: rank)]` holds the
+  /// element-wise sum over all ranks (summed in rank order, as `allReduceSum`); the rest of
+  /// `buffer` is unspecified.
+  func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws
+  /// All-gather: afterwards every rank's `buffer` holds, in each rank r's segment, rank r's values.
+  func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws
   /// Returns when every rank has called it.
   func barrier() throws
   /// Sub-communicators: ranks passing the same `color` form one, ordered by `key` then rank.
@@ -27,6 +33,21 @@ public protocol Communicator: AnyObject {
 }
 
 extension Communicator {
+  /// The part of `0..<count` that `rank` owns in `reduceScatterSum` and `allGather`: `size`
+  /// contiguous segments in rank order, with boundaries on multiples of 16 elements (64-byte
+  /// cache lines of Float), as even as that allows.
+  public func segment(count: Int, rank r: Int) -> Range<Int> {
+    Self.segment(count: count, rank: r, size: size)
+  }
+
+  public static func segment(count: Int, rank r: Int, size: Int) -> Range<Int> {
+    let blocks = (count + 15) / 16
+    let base = blocks / size, extra = blocks % size
+    let lower = min(count, 16 * (r * base + min(r, extra)))
+    let upper = min(count, 16 * ((r + 1) * base + min(r + 1, extra)))
+    return lower..<upper
+  }
+
   /// The value of `root` on every rank.
   public func broadcast<T: Real>(_ value: T, root: Int) throws -> T {
     var v = [value]
@@ -57,6 +78,8 @@ public final class SingleProcessCommunicator: Communicator {
   public func broadcastBytes(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
     precondition(root == 0, "broadcast root \(root) outside a single process")
   }
+  public func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {}
+  public func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {}
   public func barrier() throws {}
   public func split(color: Int, key: Int) throws -> any Communicator { SingleProcessCommunicator() }
   public func abort(code: Int32, message: String) -> Never {

@@ -137,6 +137,26 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
     }
   }
 
+  public func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+    // The full sum is a valid reduce-scatter (every segment holds its sum).
+    try allReduceSum(buffer)
+  }
+
+  public func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+    let n = buffer.count
+    try collective(UnsafeMutableRawPointer(buffer.baseAddress), bytes: n * MemoryLayout<T>.stride, combine: { all in
+      guard n > 0 else { return }
+      for owner in 0..<all.count {
+        let part = Self.segment(count: n, rank: owner, size: all.count)
+        guard !part.isEmpty else { continue }
+        let source = all[owner]!.assumingMemoryBound(to: T.self) + part.lowerBound
+        for r in 0..<all.count where r != owner {
+          (all[r]!.assumingMemoryBound(to: T.self) + part.lowerBound).update(from: source, count: part.count)
+        }
+      }
+    }, finish: {})
+  }
+
   public func broadcast<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws {
     try broadcastBytes(UnsafeMutableRawBufferPointer(buffer), root: root)
   }

@@ -140,7 +140,7 @@ struct Benchmark: ParsableCommand {
     say(String(format: "  GEMM rate on these shapes (all ranks): %.1f GFLOP/s; the products of one epoch need %.3f s", gemmRate * 1e-9, gemmSeconds * Double(steps)))
     if gemmOnly {
       // Every orientation of the two big products, for choosing layouts.
-      for (m, n, k) in [(batchSize, widths.first ?? 10, data.features), (widths.first ?? 10, data.features, batchSize), (data.features, widths.first ?? 10, batchSize)] {
+      for (m, n, k) in [(batchSize, widths.first ?? 10, data.features), (widths.first ?? 10, batchSize, data.features), (widths.first ?? 10, data.features, batchSize), (data.features, widths.first ?? 10, batchSize)] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
           let g = GemmShape(label: "probe", transA: ta, transB: tb, m: m, n: n, k: k)
           let t = g.time(T.self)

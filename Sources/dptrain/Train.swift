@@ -2,6 +2,7 @@ import ArgumentParser
 import CSupport
 import Datasets
 import Distributed
+import DistributedMPI
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -161,7 +162,8 @@ struct Train: ParsableCommand {
 final class ConsoleProgress: TrainingObserver {
   let quiet: Bool
   let directory: RunDirectory
-  let isTerminal = isatty(STDOUT_FILENO) != 0
+  // Open MPI hands its ranks a pseudo-terminal even when mpirun writes to a pipe or a file.
+  let isTerminal = isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: ProcessInfo.processInfo.environment)
   var lastLive = 0.0
   var writeError: (any Error)?
 
