@@ -285,6 +285,92 @@
       }
     }
 
+    // MARK: - Reduce-scatter and all-gather (sharded optimizer updates)
+
+    /// Segment of rank r in `reduceScatterSum`/`allGather`, as `Communicator.segment`.
+    private func segments(_ n: Int) -> [Range<Int>] {
+      (0..<size).map { Self.segment(count: n, rank: $0, size: size) }
+    }
+
+    /// On one node through the shared window: every rank publishes the parts the others sum,
+    /// then sums its own segment over all ranks in rank order (`x0 + x1 + ...`: the bits of
+    /// `allReduceSum`). Across nodes: `MPI_Reduce_scatter`.
+    public func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+      guard let base = buffer.baseAddress, buffer.count > 0, size > 1 else { return }
+      let n = buffer.count, stride = MemoryLayout<T>.stride
+      let mine = Self.segment(count: n, rank: rank, size: size)
+      let type = try Self.datatype(T.self)
+      guard nodeCount == 1, resolvedAlgorithm(bytes: n * stride) == .sharedMemory, n * stride <= maxSharedSlotBytes else {
+        let all = segments(n)
+        var counts = all.map { Int32($0.count) }
+        precondition(n <= Int(Int32.max), "reduce-scatter of \(n) elements exceeds MPI's 32-bit counts")
+        try check(MPI_Reduce_scatter(cmpi_in_place(), base, &counts, type, cmpi_sum(), comm), "MPI_Reduce_scatter")
+        // MPI leaves rank r's sums at the start of the buffer; move them to the segment.
+        if mine.lowerBound > 0 && !mine.isEmpty { (base + mine.lowerBound).update(from: base, count: mine.count) }
+        return
+      }
+      try ensureWindow(bytes: n * stride)
+      let parity = exchangeParity
+      exchangeParity ^= 1
+      let slot = slots[parity][localRank].assumingMemoryBound(to: T.self)
+      if size == 2 {
+        // Publish only the other rank's segment; add the other's copy of ours, in rank order.
+        let theirs = Self.segment(count: n, rank: 1 - rank, size: 2)
+        (slot + theirs.lowerBound).update(from: base + theirs.lowerBound, count: theirs.count)
+        try synchronize()
+        let other = UnsafeRawPointer(slots[parity][1 - localRank] + mine.lowerBound * stride)
+        let d = UnsafeMutableRawPointer(base + mine.lowerBound)
+        if T.self == Float.self {
+          let (dd, xx) = (d.assumingMemoryBound(to: Float.self), other.assumingMemoryBound(to: Float.self))
+          if rank == 0 { cmpi_add_after_f32(dd, xx, mine.count) } else { cmpi_add_before_f32(dd, xx, mine.count) }
+        } else {
+          let (dd, xx) = (d.assumingMemoryBound(to: Double.self), other.assumingMemoryBound(to: Double.self))
+          if rank == 0 { cmpi_add_after_f64(dd, xx, mine.count) } else { cmpi_add_before_f64(dd, xx, mine.count) }
+        }
+        return
+      }
+      slot.update(from: base, count: n)
+      try synchronize()
+      guard !mine.isEmpty else { return }
+      let sources: [UnsafeRawPointer?] = (0..<localSize).map { UnsafeRawPointer(slots[parity][$0] + mine.lowerBound * stride) }
+      let destination = UnsafeMutableRawPointer(base + mine.lowerBound)
+      sources.withUnsafeBufferPointer { src in
+        if T.self == Float.self {
+          src.withMemoryRebound(to: UnsafePointer<Float>?.self) {
+            cmpi_sum_f32(destination.assumingMemoryBound(to: Float.self), $0.baseAddress!, Int32(localSize), mine.count)
+          }
+        } else {
+          src.withMemoryRebound(to: UnsafePointer<Double>?.self) {
+            cmpi_sum_f64(destination.assumingMemoryBound(to: Double.self), $0.baseAddress!, Int32(localSize), mine.count)
+          }
+        }
+      }
+    }
+
+    /// On one node: every rank publishes its segment, then copies the others'. Across nodes:
+    /// `MPI_Allgatherv`.
+    public func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+      guard let base = buffer.baseAddress, buffer.count > 0, size > 1 else { return }
+      let n = buffer.count, stride = MemoryLayout<T>.stride
+      let all = segments(n)
+      guard nodeCount == 1, resolvedAlgorithm(bytes: n * stride) == .sharedMemory, n * stride <= maxSharedSlotBytes else {
+        precondition(n <= Int(Int32.max), "all-gather of \(n) elements exceeds MPI's 32-bit counts")
+        var counts = all.map { Int32($0.count) }
+        var displacements = all.map { Int32($0.lowerBound) }
+        try check(MPI_Allgatherv(cmpi_in_place(), 0, try Self.datatype(T.self), base, &counts, &displacements, try Self.datatype(T.self), comm), "MPI_Allgatherv")
+        return
+      }
+      try ensureWindow(bytes: n * stride)
+      let parity = exchangeParity
+      exchangeParity ^= 1
+      let mine = all[rank]
+      (slots[parity][localRank].assumingMemoryBound(to: T.self) + mine.lowerBound).update(from: base + mine.lowerBound, count: mine.count)
+      try synchronize()
+      for r in 0..<localSize where r != localRank && !all[r].isEmpty {
+        (base + all[r].lowerBound).update(from: slots[parity][r].assumingMemoryBound(to: T.self) + all[r].lowerBound, count: all[r].count)
+      }
+    }
+
     // MARK: - Shared-memory allreduce
 
     private func sharedMemoryAllReduce<T: Real>(_ base: UnsafeMutablePointer<T>, count n: Int, type: MPI_Datatype) throws {

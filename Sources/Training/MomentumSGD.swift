@@ -18,17 +18,24 @@ public struct MomentumSGD<T: Real> {
     velocity = [T](repeating: 0, count: layout.count)
   }
 
-  /// Applies one update with learning rate `eta` from gradient SUMS over `batchCount` samples.
+  /// Applies one update with learning rate `eta` from gradient SUMS over `batchCount` samples,
+  /// to the elements in `range` (all by default; a rank's segment in a sharded update, where
+  /// each rank updates its part and the parts are then gathered: the same arithmetic per
+  /// element, so the same bits as every rank updating everything).
   public mutating func step(
-    parameters: inout [T], layout: ParameterLayout, gradientSums: UnsafePointer<T>, batchCount: Int, eta: Double
+    parameters: inout [T], layout: ParameterLayout, gradientSums: UnsafePointer<T>, batchCount: Int, eta: Double,
+    range: Range<Int>? = nil
   ) {
     let inverse = 1 / T(batchCount), etaT = T(eta), rho = T(momentum), decay = T(2 * lambda)
+    let range = range ?? 0..<layout.count
     parameters.withUnsafeMutableBufferPointer { p in
       velocity.withUnsafeMutableBufferPointer { v in
         for slot in layout.slots {
+          let part = slot.range.clamped(to: range)
+          guard !part.isEmpty else { continue }
           T.momentumStep(
-            theta: p.baseAddress! + slot.offset, velocity: v.baseAddress! + slot.offset,
-            gradientSum: gradientSums + slot.offset, count: slot.count, inverseBatch: inverse,
+            theta: p.baseAddress! + part.lowerBound, velocity: v.baseAddress! + part.lowerBound,
+            gradientSum: gradientSums + part.lowerBound, count: part.count, inverseBatch: inverse,
             decay: slot.kind == .weight ? decay : 0, eta: etaT, rho: rho)
         }
       }

@@ -55,10 +55,12 @@ public struct TrainingResult: Sendable {
 /// 3. Forward and backward on the shard give gradient SUMS; BatchNorm, by default, uses the
 ///    statistics of the GLOBAL batch: its per-feature sums are allreduced in forward and its two
 ///    gradient sums in backward, so N ranks compute what one process computes on the batch.
-/// 4. One allreduce of one flat buffer (gradient sums, loss sum, correct count), divided by
-///    the GLOBAL batch count: exact even when shards are uneven.
-/// 5. Every rank applies the same momentum update with the same rate, a pure function of the
-///    global step, so replicas stay identical.
+/// 4. The gradient sums of the flat buffer are reduce-scattered (each rank gets the global sum
+///    of its segment), divided by the GLOBAL batch count: exact even when shards are uneven.
+/// 5. Each rank applies the momentum update, with the rate of the global step, to its segment,
+///    and the segments are all-gathered (ZeRO stage 1 without freeing memory: the arithmetic per
+///    element is that of every rank updating everything, so replicas stay bitwise identical;
+///    `shardedUpdate = false` does exactly that instead, after one allreduce).
 public final class Trainer<T: Real> {
   public let configuration: TrainingConfiguration
   public private(set) var model: MLP<T>
@@ -126,6 +128,7 @@ public final class Trainer<T: Real> {
     // Gradient sums, then the batch's loss sum and correct count: one allreduce per step.
     var reduced = [T](repeating: 0, count: p + 2)
     let synchronized = ranks > 1 && configuration.bnSync == .global
+    let sharded = ranks > 1 && configuration.shardedUpdate
     let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
     var trainSeconds = 0.0, communicationSeconds = 0.0
     var samples = 0
@@ -164,7 +167,13 @@ public final class Trainer<T: Real> {
           g[p + 1] = T(correct)
           if ranks > 1 {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            try communicator.allReduceSum(g)
+            if configuration.shardedUpdate {
+              // This rank's segment of the summed gradients; the loss and count in full.
+              try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: g[0..<p]))
+              try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: g[p..<(p + 2)]))
+            } else {
+              try communicator.allReduceSum(g)
+            }
             communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
           }
         }
@@ -173,7 +182,13 @@ public final class Trainer<T: Real> {
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
       let eta = configuration.schedule.rate(step: step, epoch: e)
       reduced.withUnsafeBufferPointer { g in
-        optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: g.baseAddress!, batchCount: global.count, eta: eta)
+        optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: g.baseAddress!, batchCount: global.count, eta: eta,
+                       range: sharded ? communicator.segment(count: p, rank: rank) : nil)
+      }
+      if sharded {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try model.parameters.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
+        communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
       }
       model.updateRunningStatistics(from: cache, alpha: T(configuration.bnAlpha))
       step += 1

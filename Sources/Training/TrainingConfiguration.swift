@@ -47,6 +47,9 @@ public struct TrainingConfiguration: Codable, Sendable {
   public var shuffle: Bool
   public var initModel: String?
   public var bnSync: BatchNormSync = .global
+  /// With several ranks, each updates its segment of the parameters and the segments are
+  /// gathered (less work per rank than every rank updating everything; the same bits).
+  public var shardedUpdate: Bool = true
   /// Compare a checksum of every replica's parameters with rank 0's every this many updates
   /// (nil: at every epoch's end); always at the end of training.
   public var checkEvery: Int?

@@ -19,6 +19,7 @@ check() {
   if ( "$@" ) >"$work/last.log" 2>&1; then
     passed=$((passed + 1))
     echo "  ok   $name"
+    grep -hE "largest relative difference|killed: mpirun exited" "$work/last.log" | sed 's/^/       /' || true
   else
     failed=$((failed + 1))
     echo "  FAIL $name"
