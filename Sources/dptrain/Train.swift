@@ -34,6 +34,9 @@ struct Train: ParsableCommand {
   @Option(help: ArgumentHelp("Check that every replica's parameters equal rank 0's every STEPS updates, or every epoch.", valueName: "STEPS|epoch"))
   var checkEvery = "epoch"
 
+  @Option(help: ArgumentHelp("With several ranks: sharded (each rank updates its segment of the parameters, then they are gathered) or replicated (every rank updates everything after one allreduce); the same bits on one node.", valueName: "sharded|replicated"))
+  var update = "sharded"
+
   @Flag(help: "Print only the final summary.")
   var quiet = false
 
@@ -43,6 +46,7 @@ struct Train: ParsableCommand {
   func validate() throws {
     guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision: '\(precision)' should be float or double") }
     if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
+    guard update == "sharded" || update == "replicated" else { throw ValidationError("--update: '\(update)' should be sharded or replicated") }
     guard BatchNormSync(rawValue: bnSync) != nil else { throw ValidationError("--bn-sync: '\(bnSync)' should be global or local") }
     if checkEvery != "epoch" {
       guard let n = Int(checkEvery), n >= 1 else { throw ValidationError("--check-every: '\(checkEvery)' should be a number of steps >= 1 or 'epoch'") }
@@ -98,6 +102,7 @@ struct Train: ParsableCommand {
     configuration.blasThreads = BLAS.threads
     configuration.bnSync = BatchNormSync(rawValue: bnSync)!
     configuration.checkEvery = Int(checkEvery)
+    configuration.shardedUpdate = update == "sharded"
 
     var model: MLP<T>
     var normalization = data.normalization

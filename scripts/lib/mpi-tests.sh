@@ -82,6 +82,14 @@ check "mpirun -np 1 computes exactly what a plain process computes" bash -c "
   ${MPIRUN[*]} -np 1 '$DPTRAIN' train ${common[*]} --batch-size 100 --out '$work/np1' >/dev/null &&
   cmp '$work/np1/model.safetensors' '$work/one-float-100/model.safetensors'"
 
+sharded_equals_replicated() {
+  for n in 2 3; do
+    "${MPIRUN[@]}" -np "$n" "$DPTRAIN" train "${common[@]}" --batch-norm --batch-size 100 --update replicated --out "$work/rep$n" >/dev/null &&
+      cmp "$work/rep$n/model.safetensors" "$work/n$n-float--batch-norm-100/model.safetensors" || return 1
+  done
+}
+check "sharded and replicated updates give bit-identical models (2 and 3 ranks)" sharded_equals_replicated
+
 check "--bn-sync local trains, merges running averages, and differs from global sync" bash -c "
   ${MPIRUN[*]} -np 2 '$DPTRAIN' train ${common[*]} --batch-norm --bn-sync local --batch-size 100 --out '$work/local' > '$work/local.txt' 2>&1 &&
   grep -q 'replicas identical' '$work/local.txt' && ! cmp -s '$work/local/model.safetensors' '$work/n2-float--batch-norm-100/model.safetensors'"
