@@ -10,6 +10,7 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
   public let rank: Int
   public let size: Int
   private let shared: Shared
+  private let storage = ReductionStorage()
 
   final class Shared: @unchecked Sendable {
     let size: Int
@@ -135,6 +136,10 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
         for r in 0..<all.count { all[r]!.assumingMemoryBound(to: T.self).update(from: t.baseAddress!, count: n) }
       }, finish: {})
     }
+  }
+
+  public func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T> {
+    storage.buffer(count: count)
   }
 
   public func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {

@@ -116,6 +116,13 @@
     private var exchangeParity = 0
     private var result: UnsafeMutableRawPointer?
 
+    // The reduction buffer (see makeReductionBuffer): one shared window, every local rank's
+    // region, or private memory where shared memory does not apply.
+    private var reductionWindow: MPI_Win?
+    private var reductionRegions: [UnsafeMutableRawPointer] = []
+    private var reductionBytes = 0
+    private let privateReduction = ReductionStorage()
+
     // MARK: - Life cycle
 
     /// `MPI_Init_thread(MPI_THREAD_FUNNELED)` once per process (later calls return the same
@@ -203,6 +210,7 @@
       MPIProcess.finalized = true
       for entry in MPIProcess.windows {
         if let c = entry.communicator, let w = c.window { _ = MPI_Win_unlock_all(w) }
+        if let c = entry.communicator, let w = c.reductionWindow { _ = MPI_Win_unlock_all(w) }
       }
       MPIProcess.windows = []
       _ = MPI_Finalize()
@@ -285,6 +293,67 @@
       }
     }
 
+    // MARK: - Reduction buffer in shared memory
+
+    /// On one node with 2+ ranks: a region of a shared window (grown collectively, never freed
+    /// before finalize), so that `reduceScatterSum` of a buffer inside it reads the other
+    /// ranks' segments where they are. Otherwise private memory.
+    public func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T> {
+      let bytes = max(64, (count * MemoryLayout<T>.stride + 4095) / 4096 * 4096)
+      guard nodeCount == 1, localSize > 1 else { return privateReduction.buffer(count: count) }
+      if bytes > reductionBytes {
+        var win: MPI_Win?
+        var mine: UnsafeMutableRawPointer?
+        try withUnsafeMutablePointer(to: &mine) { p in
+          try check(MPI_Win_allocate_shared(MPI_Aint(bytes), 64, cmpi_info_null(), nodeComm, UnsafeMutableRawPointer(p), &win), "MPI_Win_allocate_shared")
+        }
+        try check(MPI_Win_set_errhandler(win!, cmpi_errors_return()), "MPI_Win_set_errhandler")
+        var regions: [UnsafeMutableRawPointer] = []
+        for r in 0..<localSize {
+          var segmentSize: MPI_Aint = 0
+          var displacementUnit: Int32 = 0
+          var pointer: UnsafeMutableRawPointer?
+          try withUnsafeMutablePointer(to: &pointer) { p in
+            try check(MPI_Win_shared_query(win!, Int32(r), &segmentSize, &displacementUnit, UnsafeMutableRawPointer(p)), "MPI_Win_shared_query")
+          }
+          guard let pointer, segmentSize >= bytes else {
+            throw MPIError(code: -1, function: "MPI_Win_shared_query", message: "local rank \(r)'s reduction region is \(segmentSize) bytes, expected \(bytes)", rank: MPIProcess.worldRank)
+          }
+          regions.append(pointer)
+        }
+        try check(MPI_Win_lock_all(cmpi_mode_nocheck(), win!), "MPI_Win_lock_all")
+        // The previous window (if any) stays allocated until finalize: freeing is collective.
+        if let old = reductionWindow { try check(MPI_Win_unlock_all(old), "MPI_Win_unlock_all") }
+        reductionWindow = win
+        reductionRegions = regions
+        reductionBytes = bytes
+        if !MPIProcess.windows.contains(where: { $0.communicator === self }) {
+          MPIProcess.windows.append(.init(communicator: self))
+        }
+      }
+      let region = reductionRegions[localRank]
+      region.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+      // Every rank's region is zeroed before anyone reduces from it.
+      try synchronizeReduction()
+      return UnsafeMutableBufferPointer(start: region.assumingMemoryBound(to: T.self), count: count)
+    }
+
+    /// The other local ranks' copies of `base ..< base + bytes` when it lies in this rank's
+    /// reduction region, else nil.
+    private func reductionPeers(_ base: UnsafeMutableRawPointer, bytes: Int) -> [UnsafeRawPointer]? {
+      guard reductionWindow != nil, localRank < reductionRegions.count else { return nil }
+      let start = reductionRegions[localRank]
+      let offset = base - start
+      guard offset >= 0, offset + bytes <= reductionBytes else { return nil }
+      return reductionRegions.map { UnsafeRawPointer($0 + offset) }
+    }
+
+    private func synchronizeReduction() throws {
+      try check(MPI_Win_sync(reductionWindow!), "MPI_Win_sync")
+      try check(MPI_Barrier(nodeComm), "MPI_Barrier")
+      try check(MPI_Win_sync(reductionWindow!), "MPI_Win_sync")
+    }
+
     // MARK: - Reduce-scatter and all-gather (sharded optimizer updates)
 
     /// Segment of rank r in `reduceScatterSum`/`allGather`, as `Communicator.segment`.
@@ -307,6 +376,23 @@
         try check(MPI_Reduce_scatter(cmpi_in_place(), base, &counts, type, cmpi_sum(), comm), "MPI_Reduce_scatter")
         // MPI leaves rank r's sums at the start of the buffer; move them to the segment.
         if mine.lowerBound > 0 && !mine.isEmpty { (base + mine.lowerBound).update(from: base, count: mine.count) }
+        return
+      }
+      if size == 2, let peers = reductionPeers(UnsafeMutableRawPointer(base), bytes: n * stride) {
+        // Zero copy: the buffer is in the shared window; add the other rank's copy of our
+        // segment where it lies. Safe because each rank writes only its own segment, and a rank
+        // rewrites its buffer only after the next synchronisation (which the other reaches only
+        // when done reading).
+        try synchronizeReduction()
+        let other = peers[1 - localRank] + mine.lowerBound * stride
+        let d = UnsafeMutableRawPointer(base + mine.lowerBound)
+        if T.self == Float.self {
+          let (dd, xx) = (d.assumingMemoryBound(to: Float.self), other.assumingMemoryBound(to: Float.self))
+          if rank == 0 { cmpi_add_after_f32(dd, xx, mine.count) } else { cmpi_add_before_f32(dd, xx, mine.count) }
+        } else {
+          let (dd, xx) = (d.assumingMemoryBound(to: Double.self), other.assumingMemoryBound(to: Double.self))
+          if rank == 0 { cmpi_add_after_f64(dd, xx, mine.count) } else { cmpi_add_before_f64(dd, xx, mine.count) }
+        }
         return
       }
       try ensureWindow(bytes: n * stride)
@@ -416,7 +502,11 @@
     /// leaders then `MPI_Allreduce` the result; every rank copies the result out.
     private func reduceScatterAllGather<T: Real>(_ base: UnsafeMutablePointer<T>, count m: Int, type: MPI_Datatype) throws {
       let stride = MemoryLayout<T>.stride
-      let slots = self.slots[0].map { $0.assumingMemoryBound(to: T.self) }
+      // Slot sets alternate between calls, as in every slot-using collective: a set written
+      // now was last read before the previous call's synchronisation, so no rank still reads it.
+      let parity = exchangeParity
+      exchangeParity ^= 1
+      let slots = self.slots[parity].map { $0.assumingMemoryBound(to: T.self) }
       let result = self.result!.assumingMemoryBound(to: T.self)
       let alignment = max(1, 64 / stride)  // segment boundaries on cache lines
       slots[localRank].update(from: base, count: m)

@@ -125,8 +125,9 @@ public final class Trainer<T: Real> {
     var x = [T](repeating: 0, count: maxShard * d)
     var labels = [Int32](repeating: 0, count: maxShard)
     let p = model.layout.count
-    // Gradient sums, then the batch's loss sum and correct count: one allreduce per step.
-    var reduced = [T](repeating: 0, count: p + 2)
+    // Gradient sums, then the batch's loss sum and correct count, in memory the communicator
+    // reduces from directly (shared memory on an MPI node).
+    let reduced: UnsafeMutableBufferPointer<T> = try communicator.makeReductionBuffer(count: p + 2)
     let synchronized = ranks > 1 && configuration.bnSync == .global
     let sharded = ranks > 1 && configuration.shardedUpdate
     let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
@@ -161,7 +162,8 @@ public final class Trainer<T: Real> {
       try x.withUnsafeBufferPointer { xb in
         try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: context, cache: cache)
         let (lossSum, correct) = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: true) }
-        try reduced.withUnsafeMutableBufferPointer { g in
+        do {
+          let g = reduced
           try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: g.baseAddress!, accumulate: false)
           g[p] = T(lossSum)
           g[p + 1] = T(correct)
@@ -181,10 +183,8 @@ public final class Trainer<T: Real> {
       let batchLoss = Double(reduced[p]) / Double(global.count)
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
       let eta = configuration.schedule.rate(step: step, epoch: e)
-      reduced.withUnsafeBufferPointer { g in
-        optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: g.baseAddress!, batchCount: global.count, eta: eta,
-                       range: sharded ? communicator.segment(count: p, rank: rank) : nil)
-      }
+      optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: reduced.baseAddress!, batchCount: global.count, eta: eta,
+                     range: sharded ? communicator.segment(count: p, rank: rank) : nil)
       if sharded {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try model.parameters.withUnsafeMutableBufferPointer { try communicator.allGather($0) }

@@ -99,6 +99,40 @@ final class Contract {
     try expect("\(label) \(T.self) empty allreduce", empty.isEmpty)
   }
 
+  /// Reduce-scatter then all-gather on plain memory and on the communicator's reduction buffer
+  /// (shared memory on a node: the zero-copy path): closed-form sums in each rank's segment,
+  /// the segments tile the buffer, the gathered result is the full sum, identical everywhere.
+  func scatterGather<T: Real>(_: T.Type, on c: any Communicator, label: String, counts: [Int]) throws {
+    let r = c.rank, s = c.size
+    let triangle = T(s * (s + 1) / 2)
+    var covered = 0
+    for n in counts {
+      let segments = (0..<s).map { c.segment(count: n, rank: $0) }
+      covered = segments.reduce(0) { $0 + $1.count }
+      try expect("\(label) segments of n=\(n) tile 0..<n in rank order", covered == n && zip(segments, segments.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
+        && segments.allSatisfy { $0.lowerBound % 16 == 0 || $0.lowerBound == n })
+      for shared in [false, true] {
+        var plain = [T](repeating: 0, count: n)
+        let buffer: UnsafeMutableBufferPointer<T> = shared
+          ? try c.makeReductionBuffer(count: n)
+          : plain.withUnsafeMutableBufferPointer { $0 }
+        for i in 0..<n { buffer[i] = T(r + 1) * T(1 + i % 1024) }
+        try c.reduceScatterSum(buffer)
+        let mine = c.segment(count: n, rank: r)
+        var bad = -1
+        for i in mine where buffer[i] != triangle * T(1 + i % 1024) { bad = i; break }
+        try expect("\(label) \(T.self) reduce-scatter n=\(n)\(shared ? " (reduction buffer)" : ""): own segment exact", bad < 0, "element \(bad)")
+        try c.allGather(buffer)
+        bad = -1
+        for i in 0..<n where buffer[i] != triangle * T(1 + i % 1024) { bad = i; break }
+        let gathered = Array(buffer)
+        try expect("\(label) \(T.self) all-gather n=\(n)\(shared ? " (reduction buffer)" : ""): full sum, same bits on every rank",
+                   try bad < 0 && identicalAcrossRanks(gathered, on: c), "element \(bad)")
+        _ = plain.count
+      }
+    }
+  }
+
   func broadcasts<T: Real>(_: T.Type, on c: any Communicator, label: String) throws {
     let root = c.size - 1
     for n in [1, 1000, 3_000_001] {
@@ -182,6 +216,8 @@ func runContract(_ world: any Communicator, nodeSize: Int?) throws -> Contract {
     try contract.sums(Float.self, on: world, label: label, counts: counts)
     try contract.sums(Double.self, on: world, label: label, counts: counts)
     try contract.split(on: world, label: label) { ($0 as? MPICommunicator)?.allReduceAlgorithm = algorithm }
+    try contract.scatterGather(Float.self, on: world, label: label, counts: [1, 20, 1000, 235_148])
+    try contract.scatterGather(Double.self, on: world, label: label, counts: [33, 100_001])
   }
   if let mpi {
     // Chunking: MPI calls of at most 1000 elements, shared-memory pieces of 4 KB.
@@ -207,6 +243,7 @@ func runContract(_ world: any Communicator, nodeSize: Int?) throws -> Contract {
   try contract.sums(Float.self, on: world, label: "single-process", counts: [1, 7, 1000, 235_146])
   try contract.sums(Double.self, on: world, label: "single-process", counts: [1, 7, 1000, 235_146])
   try contract.split(on: world, label: "single-process") { _ in }
+  try contract.scatterGather(Float.self, on: world, label: "single-process", counts: [1, 20, 1000])
   #endif
   try contract.broadcasts(Float.self, on: world, label: "[all]")
   try contract.broadcasts(Double.self, on: world, label: "[all]")

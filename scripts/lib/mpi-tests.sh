@@ -54,6 +54,10 @@ if [ -n "$CONTRACT" ]; then
   for n in 1 2 3 4; do
     check "communicator contract under mpirun -np $n" bash -c "${MPIRUN[*]} -np $n '$CONTRACT' 2>&1 | tee /dev/stderr | grep -qE '^[0-9]+ passed, 0 failed'"
   done
+  # Simulated multi-node layouts (nodes of 2 and of 1 rank): the node-leader and MPI paths.
+  for nodes in 2 1; do
+    check "communicator contract, 4 ranks in simulated nodes of $nodes" bash -c "${MPIRUN[*]} -np 4 '$CONTRACT' --node-size $nodes 2>&1 | tee /dev/stderr | grep -qE '^[0-9]+ passed, 0 failed'"
+  done
 fi
 
 # Equivalence: N ranks vs 1 rank on the same global batches, 2 epochs of 3,000 samples.
