@@ -22,7 +22,7 @@ struct Launch {
     #else
       let size = MPILaunch.worldSize(environment: environment) ?? 1
       if size > 1 {
-        throw LaunchError(
+        throw CommandError(
           "this dptrain was built without Open MPI (swift build --disable-default-traits), so it cannot "
             + "train as \(size) ranks; rebuild with the default MPI trait, or run it as one process")
       }
@@ -42,7 +42,7 @@ struct Launch {
   }
 }
 
-struct LaunchError: Error, CustomStringConvertible {
+struct CommandError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
 }

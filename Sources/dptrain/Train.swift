@@ -160,6 +160,10 @@ struct Train: ParsableCommand {
     let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
     print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
                  test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas, directory.modelPath))
+    if let error = (observer as? ConsoleProgress)?.writeError {
+      // The model and summary are saved; the metrics file misses rows.
+      throw CommandError("\(outPath)/metrics.csv: could not record every metrics row (\(error)); the model and summary.json were saved")
+    }
   }
 }
 
@@ -170,6 +174,7 @@ final class ConsoleProgress: TrainingObserver {
   // Open MPI hands its ranks a pseudo-terminal even when mpirun writes to a pipe or a file.
   let isTerminal = isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: ProcessInfo.processInfo.environment)
   var lastLive = 0.0
+  /// The first failure to append a metrics row (reported after training).
   var writeError: (any Error)?
 
   init(quiet: Bool, directory: RunDirectory) {
@@ -187,7 +192,7 @@ final class ConsoleProgress: TrainingObserver {
   }
 
   func trainingDidEvaluate(_ row: MetricsRow) {
-    do { try directory.append(row) } catch { writeError = error }
+    do { try directory.append(row) } catch { if writeError == nil { writeError = error } }
     guard !quiet else { return }
     var line = String(format: "epoch %6.2f  step %6d  eta %.2e  train cost %.4f loss %.4f acc %.4f", row.epoch, row.step, row.eta, row.train.cost, row.train.loss, row.train.accuracy)
     if let v = row.validation { line += String(format: "  |  val cost %.4f loss %.4f acc %.4f", v.cost, v.loss, v.accuracy) }
