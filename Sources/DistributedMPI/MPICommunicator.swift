@@ -385,14 +385,7 @@
         // when done reading).
         try synchronizeReduction()
         let other = peers[1 - localRank] + mine.lowerBound * stride
-        let d = UnsafeMutableRawPointer(base + mine.lowerBound)
-        if T.self == Float.self {
-          let (dd, xx) = (d.assumingMemoryBound(to: Float.self), other.assumingMemoryBound(to: Float.self))
-          if rank == 0 { cmpi_add_after_f32(dd, xx, mine.count) } else { cmpi_add_before_f32(dd, xx, mine.count) }
-        } else {
-          let (dd, xx) = (d.assumingMemoryBound(to: Double.self), other.assumingMemoryBound(to: Double.self))
-          if rank == 0 { cmpi_add_after_f64(dd, xx, mine.count) } else { cmpi_add_before_f64(dd, xx, mine.count) }
-        }
+        Self.addInRankOrder(base + mine.lowerBound, UnsafePointer(other.assumingMemoryBound(to: T.self)), count: mine.count, mineFirst: localRank == 0)
         return
       }
       try ensureWindow(bytes: n * stride)
@@ -405,14 +398,7 @@
         (slot + theirs.lowerBound).update(from: base + theirs.lowerBound, count: theirs.count)
         try synchronize()
         let other = UnsafeRawPointer(slots[parity][1 - localRank] + mine.lowerBound * stride)
-        let d = UnsafeMutableRawPointer(base + mine.lowerBound)
-        if T.self == Float.self {
-          let (dd, xx) = (d.assumingMemoryBound(to: Float.self), other.assumingMemoryBound(to: Float.self))
-          if rank == 0 { cmpi_add_after_f32(dd, xx, mine.count) } else { cmpi_add_before_f32(dd, xx, mine.count) }
-        } else {
-          let (dd, xx) = (d.assumingMemoryBound(to: Double.self), other.assumingMemoryBound(to: Double.self))
-          if rank == 0 { cmpi_add_after_f64(dd, xx, mine.count) } else { cmpi_add_before_f64(dd, xx, mine.count) }
-        }
+        Self.addInRankOrder(base + mine.lowerBound, UnsafePointer(other.assumingMemoryBound(to: T.self)), count: mine.count, mineFirst: localRank == 0)
         return
       }
       slot.update(from: base, count: n)
@@ -486,15 +472,7 @@
       let other = UnsafePointer(slots[parity][1 - localRank].assumingMemoryBound(to: T.self))
       mine.update(from: base, count: m)
       try synchronize()
-      let raw = UnsafeMutableRawPointer(base)
-      let otherRaw = UnsafeRawPointer(other)
-      if T.self == Float.self {
-        let d = raw.assumingMemoryBound(to: Float.self), x = otherRaw.assumingMemoryBound(to: Float.self)
-        if localRank == 0 { cmpi_add_after_f32(d, x, m) } else { cmpi_add_before_f32(d, x, m) }
-      } else {
-        let d = raw.assumingMemoryBound(to: Double.self), x = otherRaw.assumingMemoryBound(to: Double.self)
-        if localRank == 0 { cmpi_add_after_f64(d, x, m) } else { cmpi_add_before_f64(d, x, m) }
-      }
+      Self.addInRankOrder(base, other, count: m, mineFirst: localRank == 0)
     }
 
     /// Any number of ranks per node: each rank sums a contiguous 1/localSize of the elements
@@ -600,6 +578,19 @@
     }
 
     // MARK: - Helpers
+
+    /// Two-rank reduction with the operands in rank order, so both ranks get the same bits:
+    /// `d = d + x` on the lower rank (`mineFirst`), `d = x + d` on the upper.
+    static func addInRankOrder<T: Real>(_ d: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, count: Int, mineFirst: Bool) {
+      let (rd, rx) = (UnsafeMutableRawPointer(d), UnsafeRawPointer(x))
+      if T.self == Float.self {
+        let (dd, xx) = (rd.assumingMemoryBound(to: Float.self), rx.assumingMemoryBound(to: Float.self))
+        if mineFirst { cmpi_add_after_f32(dd, xx, count) } else { cmpi_add_before_f32(dd, xx, count) }
+      } else {
+        let (dd, xx) = (rd.assumingMemoryBound(to: Double.self), rx.assumingMemoryBound(to: Double.self))
+        if mineFirst { cmpi_add_after_f64(dd, xx, count) } else { cmpi_add_before_f64(dd, xx, count) }
+      }
+    }
 
     /// Runs `body(offset, count)` over `total` in pieces of at most `maxElementsPerCall`.
     private func chunks(_ total: Int, _ body: (Int, Int) throws -> Void) throws {
