@@ -128,7 +128,7 @@ struct Train: ParsableCommand {
     let trainer = Trainer<T>(
       configuration: configuration, model: model, train: data.train, validation: data.validation,
       normalization: normalization, communicator: communicator)
-    let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks (BatchNorm \(bnSync))"
+    let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks" + (architecture.batchNorm ? " (BatchNorm statistics: \(bnSync))" : "")
     if isRoot && !quiet {
       print("dptrain \(dptrainVersion): \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), \(T.dtypeName), \(processes), \(BLAS.threads) BLAS thread(s) per rank")
       print("data: \(data.sourceDescription)")
