@@ -302,26 +302,7 @@
       let bytes = max(64, (count * MemoryLayout<T>.stride + 4095) / 4096 * 4096)
       guard nodeCount == 1, localSize > 1 else { return privateReduction.buffer(count: count) }
       if bytes > reductionBytes {
-        var win: MPI_Win?
-        var mine: UnsafeMutableRawPointer?
-        try withUnsafeMutablePointer(to: &mine) { p in
-          try check(MPI_Win_allocate_shared(MPI_Aint(bytes), 64, cmpi_info_null(), nodeComm, UnsafeMutableRawPointer(p), &win), "MPI_Win_allocate_shared")
-        }
-        try check(MPI_Win_set_errhandler(win!, cmpi_errors_return()), "MPI_Win_set_errhandler")
-        var regions: [UnsafeMutableRawPointer] = []
-        for r in 0..<localSize {
-          var segmentSize: MPI_Aint = 0
-          var displacementUnit: Int32 = 0
-          var pointer: UnsafeMutableRawPointer?
-          try withUnsafeMutablePointer(to: &pointer) { p in
-            try check(MPI_Win_shared_query(win!, Int32(r), &segmentSize, &displacementUnit, UnsafeMutableRawPointer(p)), "MPI_Win_shared_query")
-          }
-          guard let pointer, segmentSize >= bytes else {
-            throw MPIError(code: -1, function: "MPI_Win_shared_query", message: "local rank \(r)'s reduction region is \(segmentSize) bytes, expected \(bytes)", rank: MPIProcess.worldRank)
-          }
-          regions.append(pointer)
-        }
-        try check(MPI_Win_lock_all(cmpi_mode_nocheck(), win!), "MPI_Win_lock_all")
+        let (win, regions) = try allocateSharedWindow(bytes: bytes, displacementUnit: 64, expected: { _ in bytes }, what: "reduction region")
         // The previous window (if any) stays allocated until finalize: freeing is collective.
         if let old = reductionWindow { try check(MPI_Win_unlock_all(old), "MPI_Win_unlock_all") }
         reductionWindow = win
@@ -543,25 +524,12 @@
       }
       // Local rank 0: [result | slot 0 | slot 0'], rank r: [slot r | slot r'] (two slot sets
       // for the alternating two-rank exchange).
-      var win: MPI_Win?
-      var mine: UnsafeMutableRawPointer?
-      let bytesHere = localRank == 0 ? 3 * capacity : 2 * capacity
-      try withUnsafeMutablePointer(to: &mine) { p in
-        try check(MPI_Win_allocate_shared(MPI_Aint(bytesHere), 1, cmpi_info_null(), nodeComm, UnsafeMutableRawPointer(p), &win), "MPI_Win_allocate_shared")
-      }
-      try check(MPI_Win_set_errhandler(win!, cmpi_errors_return()), "MPI_Win_set_errhandler")
+      let (win, bases) = try allocateSharedWindow(
+        bytes: localRank == 0 ? 3 * capacity : 2 * capacity, displacementUnit: 1,
+        expected: { $0 == 0 ? 3 * capacity : 2 * capacity }, what: "segment")
       var newSlots: [[UnsafeMutableRawPointer]] = [[], []]
-      for r in 0..<localSize {
-        var segmentSize: MPI_Aint = 0
-        var displacementUnit: Int32 = 0
-        var pointer: UnsafeMutableRawPointer?
-        try withUnsafeMutablePointer(to: &pointer) { p in
-          try check(MPI_Win_shared_query(win!, Int32(r), &segmentSize, &displacementUnit, UnsafeMutableRawPointer(p)), "MPI_Win_shared_query")
-        }
-        let expected = r == 0 ? 3 * capacity : 2 * capacity
-        guard var pointer, segmentSize >= expected else {
-          throw MPIError(code: -1, function: "MPI_Win_shared_query", message: "local rank \(r)'s segment is \(segmentSize) bytes, expected \(expected)", rank: MPIProcess.worldRank)
-        }
+      for (r, base) in bases.enumerated() {
+        var pointer = base
         if r == 0 {
           result = pointer
           pointer += capacity
@@ -569,7 +537,6 @@
         newSlots[0].append(pointer)
         newSlots[1].append(pointer + capacity)
       }
-      try check(MPI_Win_lock_all(cmpi_mode_nocheck(), win!), "MPI_Win_lock_all")
       window = win
       windowCapacity = capacity
       slots = newSlots
@@ -578,6 +545,35 @@
     }
 
     // MARK: - Helpers
+
+    /// `MPI_Win_allocate_shared` of `bytes` on this rank (collective over the node), with
+    /// `MPI_ERRORS_RETURN`, every local rank's base address (each checked to hold
+    /// `expected(rank)` bytes), and a passive-target epoch open on it all (`MPI_Win_lock_all`).
+    private func allocateSharedWindow(
+      bytes: Int, displacementUnit unit: Int32, expected: (Int) -> Int, what: String
+    ) throws -> (MPI_Win, [UnsafeMutableRawPointer]) {
+      var win: MPI_Win?
+      var mine: UnsafeMutableRawPointer?
+      try withUnsafeMutablePointer(to: &mine) { p in
+        try check(MPI_Win_allocate_shared(MPI_Aint(bytes), unit, cmpi_info_null(), nodeComm, UnsafeMutableRawPointer(p), &win), "MPI_Win_allocate_shared")
+      }
+      try check(MPI_Win_set_errhandler(win!, cmpi_errors_return()), "MPI_Win_set_errhandler")
+      var bases: [UnsafeMutableRawPointer] = []
+      for r in 0..<localSize {
+        var segmentSize: MPI_Aint = 0
+        var displacementUnit: Int32 = 0
+        var pointer: UnsafeMutableRawPointer?
+        try withUnsafeMutablePointer(to: &pointer) { p in
+          try check(MPI_Win_shared_query(win!, Int32(r), &segmentSize, &displacementUnit, UnsafeMutableRawPointer(p)), "MPI_Win_shared_query")
+        }
+        guard let pointer, segmentSize >= expected(r) else {
+          throw MPIError(code: -1, function: "MPI_Win_shared_query", message: "local rank \(r)'s \(what) is \(segmentSize) bytes, expected \(expected(r))", rank: MPIProcess.worldRank)
+        }
+        bases.append(pointer)
+      }
+      try check(MPI_Win_lock_all(cmpi_mode_nocheck(), win!), "MPI_Win_lock_all")
+      return (win!, bases)
+    }
 
     /// Two-rank reduction with the operands in rank order, so both ranks get the same bits:
     /// `d = d + x` on the lower rank (`mineFirst`), `d = x + d` on the upper.
