@@ -91,7 +91,7 @@ public final class Trainer<T: Real> {
     mean = normalization.mean(as: T.self)
     invStd = normalization.invStd(as: T.self)
     optimizer = MomentumSGD(layout: model.layout, momentum: configuration.momentum, lambda: configuration.lambda)
-    stepsPerEpoch = (train.count + configuration.batchSize - 1) / configuration.batchSize
+    stepsPerEpoch = EpochOrder.batchCount(count: train.count, batchSize: configuration.batchSize)
     totalSteps = configuration.totalSteps(trainingCount: train.count)
   }
 
@@ -162,23 +162,20 @@ public final class Trainer<T: Real> {
       try x.withUnsafeBufferPointer { xb in
         try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: context, cache: cache)
         let (lossSum, correct) = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: true) }
-        do {
-          let g = reduced
-          try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: g.baseAddress!, accumulate: false)
-          g[p] = T(lossSum)
-          g[p + 1] = T(correct)
-          if ranks > 1 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            if configuration.shardedUpdate {
-              // This rank's segment of the summed gradients; the loss and count in full.
-              try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: g[0..<p]))
-              try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: g[p..<(p + 2)]))
-            } else {
-              try communicator.allReduceSum(g)
-            }
-            communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-          }
+        try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: reduced.baseAddress!, accumulate: false)
+        reduced[p] = T(lossSum)
+        reduced[p + 1] = T(correct)
+      }
+      if ranks > 1 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        if sharded {
+          // This rank's segment of the summed gradients; the loss and count in full.
+          try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: reduced[0..<p]))
+          try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: reduced[p..<(p + 2)]))
+        } else {
+          try communicator.allReduceSum(reduced)
         }
+        communicationSeconds += secondsSince(t0)
       }
       let batchLoss = Double(reduced[p]) / Double(global.count)
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
@@ -188,13 +185,13 @@ public final class Trainer<T: Real> {
       if sharded {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try model.parameters.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
-        communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        communicationSeconds += secondsSince(t0)
       }
       model.updateRunningStatistics(from: cache, alpha: T(configuration.bnAlpha))
       step += 1
       samples += global.count
       localSamples += rows
-      trainSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9
+      trainSeconds += secondsSince(started)
       let epochDone = step % stepsPerEpoch == 0
       observer?.trainingDidStep(
         step: step, totalSteps: totalSteps, epoch: Double(step) / Double(stepsPerEpoch), eta: eta,
@@ -283,8 +280,7 @@ public final class Trainer<T: Real> {
 
   /// Flips one parameter's last bit (for tests of the replica check).
   public func corruptParameterForTesting() {
-    model.parameters[0] = T(sign: model.parameters[0].sign, exponent: model.parameters[0].exponent,
-                            significand: model.parameters[0].significand).nextUp
+    model.parameters[0] = model.parameters[0].nextUp
   }
 
   /// FNV-1a over the bytes of the arrays.
@@ -345,6 +341,12 @@ final class TimedReducer: BatchStatisticsReducer {
   func sumAcrossReplicas<U: Real>(_ buffer: UnsafeMutableBufferPointer<U>) throws {
     let t0 = DispatchTime.now().uptimeNanoseconds
     try communicator.allReduceSum(buffer)
-    seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+    seconds += secondsSince(t0)
   }
+}
+
+/// Seconds since `start`, a `DispatchTime` uptime in nanoseconds.
+@inline(__always)
+func secondsSince(_ start: UInt64) -> Double {
+  Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
 }

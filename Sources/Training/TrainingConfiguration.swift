@@ -88,7 +88,7 @@ public struct TrainingConfiguration: Codable, Sendable {
 
   /// Update steps of the whole run for a training split of `count` samples.
   public func totalSteps(trainingCount count: Int) -> Int {
-    let perEpoch = (count + batchSize - 1) / batchSize
+    let perEpoch = EpochOrder.batchCount(count: count, batchSize: batchSize)
     var steps: Int
     if let cycles, case .cyclical(_, _, let ns) = schedule {
       steps = 2 * ns * cycles

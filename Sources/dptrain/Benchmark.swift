@@ -135,7 +135,7 @@ struct Benchmark: ParsableCommand {
       stepFlops += shape.flops
       say(String(format: "  gemm %-32@ %8.1f us  %6.1f GFLOP/s", shape.description as NSString, t * 1e6, shape.flops / t * 1e-9))
     }
-    let steps = (data.train.count + batchSize - 1) / batchSize
+    let steps = EpochOrder.batchCount(count: data.train.count, batchSize: batchSize)
     let gemmRate = stepFlops / gemmSeconds * Double(ranks)
     say(String(format: "  GEMM rate on these shapes (all ranks): %.1f GFLOP/s; the products of one epoch need %.3f s", gemmRate * 1e-9, gemmSeconds * Double(steps)))
     if gemmOnly {

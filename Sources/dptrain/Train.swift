@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
       throw ValidationError("--batch-size \(optimization.batchSize) exceeds the \(data.train.count) training samples")
     }
     let architecture = try modelOptions.architecture(inputSize: data.features, classes: data.classes)
-    let stepsPerEpoch = (data.train.count + optimization.batchSize - 1) / optimization.batchSize
+    let stepsPerEpoch = EpochOrder.batchCount(count: data.train.count, batchSize: optimization.batchSize)
     var configuration = TrainingConfiguration(
       data: data.source, validation: try dataOptions.parsed().1, trainLimit: dataOptions.trainLimit,
       hidden: architecture.hidden, batchNorm: architecture.batchNorm, bnAlpha: modelOptions.bnAlpha,
