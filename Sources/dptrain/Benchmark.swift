@@ -96,7 +96,7 @@ struct Benchmark: ParsableCommand {
       default: try measure(Float.self, communicator: launch.communicator)
       }
     } catch {
-      if launch.communicator.size > 1 { launch.communicator.abort(code: 1, message: "dptrain benchmark: rank \(launch.communicator.rank): error: \(error)") }
+      launch.abortIfDistributed(error, command: "dptrain benchmark")
       throw error
     }
     launch.finalize()
@@ -118,7 +118,7 @@ struct Benchmark: ParsableCommand {
     } else {
       data = try dataOptions.load()
     }
-    let widths = hidden.isEmpty ? [] : hidden.split(separator: ",").compactMap { Int($0) }
+    let widths = try ModelOptions.parseHidden(hidden)
     let architecture = Architecture(inputSize: data.features, hidden: widths, classes: data.classes, batchNorm: batchNorm)
     // Each rank multiplies its shard: the GEMM table uses the shard's rows (all ranks time it at
     // once, as they train: the figure is per rank with every core busy).

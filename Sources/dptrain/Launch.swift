@@ -31,6 +31,14 @@ struct Launch {
     #endif
   }
 
+  /// In a multi-rank job, ends every rank at once (MPI_Abort) with a message naming this rank,
+  /// so that nothing waits forever in a collective; a single process returns, and the caller
+  /// rethrows `error` for the usual reporting.
+  func abortIfDistributed(_ error: any Error, command: String) {
+    guard communicator.size > 1 else { return }
+    communicator.abort(code: 1, message: "\(command): rank \(communicator.rank) of \(communicator.size): error: \(error)")
+  }
+
   /// Rank 0 of a job launched by mpirun, or a plain process: the one that prints argument errors.
   static func isPrintingRank(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
     (MPILaunch.worldRank(environment: environment) ?? 0) == 0

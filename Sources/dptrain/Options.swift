@@ -67,7 +67,10 @@ struct ModelOptions: ParsableArguments {
   @Option(help: "Random seed (initialization and batch order).")
   var seed: UInt64 = Defaults.seed
 
-  func hiddenSizes() throws -> [Int] {
+  func hiddenSizes() throws -> [Int] { try Self.parseHidden(hidden) }
+
+  /// `W1,W2,...` as widths, `""` as no hidden layer; an error naming --hidden otherwise.
+  static func parseHidden(_ hidden: String) throws -> [Int] {
     let trimmed = hidden.trimmingCharacters(in: .whitespaces)
     if trimmed.isEmpty { return [] }
     return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map {

@@ -58,7 +58,6 @@ struct Train: ParsableCommand {
 
   func run() throws {
     let launch = try Launch.start()
-    let communicator = launch.communicator
     do {
       switch Precision(rawValue: precision)! {
       case .float: try train(Float.self, launch: launch)
@@ -69,10 +68,7 @@ struct Train: ParsableCommand {
       launch.finalize()
       throw ExitCode(ExitCodes.diverged)
     } catch {
-      // One rank's error ends the whole job at once (MPI_Abort), naming the rank; nothing hangs.
-      if communicator.size > 1 {
-        communicator.abort(code: 1, message: "dptrain: rank \(communicator.rank) of \(communicator.size): error: \(error)")
-      }
+      launch.abortIfDistributed(error, command: "dptrain")
       throw error
     }
     launch.finalize()
