@@ -5,21 +5,7 @@ set -uo pipefail
 DPTRAIN="$1"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() { # check NAME COMMAND...: passes when COMMAND exits 0
-  local name="$1"
-  shift
-  if ( "$@" ) >"$work/last.log" 2>&1; then
-    passed=$((passed + 1))
-    echo "  ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "  FAIL $name"
-    sed 's/^/       /' "$work/last.log" | tail -n 15
-  fi
-}
+source "$(dirname "$0")/checks.sh"
 
 # expect_exit CODE PATTERN CMD...: CMD exits CODE and its stderr+stdout match PATTERN (grep -E)
 expect_exit() {
@@ -31,8 +17,6 @@ expect_exit() {
   if [ "$rc" -ne "$code" ]; then echo "exit $rc, expected $code; output: $out"; return 1; fi
   if ! grep -qE -- "$pattern" <<<"$out"; then echo "output does not match /$pattern/: $out"; return 1; fi
 }
-
-json() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 
 echo "==> end-to-end checks of $DPTRAIN"
 

@@ -9,23 +9,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
 MPIRUN=(mpirun --oversubscribe --bind-to none)
-passed=0
-failed=0
-skipped=0
-
-check() {
-  local name="$1"
-  shift
-  if ( "$@" ) >"$work/last.log" 2>&1; then
-    passed=$((passed + 1))
-    echo "  ok   $name"
-    grep -hE "largest relative difference|killed: mpirun exited" "$work/last.log" | sed 's/^/       /' || true
-  else
-    failed=$((failed + 1))
-    echo "  FAIL $name"
-    sed 's/^/       /' "$work/last.log" | tail -n 20
-  fi
-}
+source "$here/checks.sh"
+CHECK_FIGURES="largest relative difference|killed: mpirun exited"
 
 # compare A B TOLERANCE: every tensor of model A within TOLERANCE of B, relative to B's largest entry
 compare() {

@@ -1,0 +1,20 @@
+# Sourced by e2e.sh and mpi-tests.sh: one line per check, pass/fail/skip counters.
+# Needs $work (a temporary directory). CHECK_FIGURES, if set, is an extended regex: lines of a
+# passing check's output that match it are shown under its "ok" line (measured figures).
+passed=0
+failed=0
+skipped=0
+
+check() { # check NAME COMMAND...: passes when COMMAND exits 0; shows its output when it fails
+  local name="$1"
+  shift
+  if ( "$@" ) >"$work/last.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "  ok   $name"
+    if [ -n "${CHECK_FIGURES:-}" ]; then grep -hE "$CHECK_FIGURES" "$work/last.log" | sed 's/^/       /' || true; fi
+  else
+    failed=$((failed + 1))
+    echo "  FAIL $name"
+    sed 's/^/       /' "$work/last.log" | tail -n 20
+  fi
+}
