@@ -18,6 +18,8 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // MARK: - C libraries (pkg-config system libraries)
@@ -61,11 +63,22 @@ let package = Package(
         "LinearAlgebra", "NeuralNetwork", "Datasets", "Distributed",
       ]),
 
+    // MARK: - Search
+    // Sweep specs (YAML), search spaces and strategies, the SQLite sweep store, and the
+    // dispatch of trials to worker groups over a Communicator.
+    .target(
+      name: "Search",
+      dependencies: [
+        "LinearAlgebra", "Distributed",
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ]),
+
     // MARK: - Command line
     .executableTarget(
       name: "dptrain",
       dependencies: [
-        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI",
+        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI", "Search",
         "LinearAlgebra", "CSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
@@ -85,6 +98,7 @@ let package = Package(
       exclude: ["Fixtures"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
+    .testTarget(name: "SearchTests", dependencies: ["Search", "Distributed", "LinearAlgebra"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),
