@@ -1,0 +1,134 @@
+/// The checks a spec must pass before it is planned, whether it came from a file (`parse`
+/// runs them and adds line numbers) or was built in code or decoded from a sweep store.
+extension SweepSpec {
+  /// Throws a `SpecError` naming the first invalid field (in file order: `repeats`, `search`,
+  /// `strategy`) and the fix. `SweepPlanner(spec:)` requires a spec that passes.
+  ///
+  /// Checked: `repeats >= 1`; at least one searched parameter, each named once and not also
+  /// set in `base`; every domain well formed (`0 < low < high` for log ranges, `low < high`
+  /// finite for uniform ranges, `low <= high` for integer ranges, non-empty value lists without
+  /// repeats); strategy counts in range; a grid search over `grid`/`choice` parameters only.
+  public func validate(file: String = "sweep spec") throws {
+    if let first = problems().first {
+      throw SpecError(file: file, field: first.field, problem: first.problem)
+    }
+  }
+
+  /// Every problem, in file order, as (dotted field path, message).
+  func problems() -> [(field: String, problem: String)] {
+    var found: [(field: String, problem: String)] = []
+    if repeats < 1 {
+      found.append(("repeats", "expected an integer >= 1 (seeds per configuration), got \(repeats)"))
+    }
+    if parameters.isEmpty {
+      found.append(("search", "expected at least one parameter, e.g. eta: { log_uniform: [1.0e-5, 1.0e-1] }"))
+    }
+    var seen = Set<String>()
+    for p in parameters {
+      let field = "search.\(p.name)"
+      if !seen.insert(p.name).inserted {
+        found.append((field, "the parameter is listed twice; list it once"))
+      }
+      if base[p.name] != nil {
+        found.append((field, "also set in base; set it in one place (base fixes a value, search varies it)"))
+      }
+      if let problem = p.domain.problem() {
+        found.append(("\(field).\(p.domain.kindName)", problem))
+      }
+    }
+    found += strategyProblems()
+    return found
+  }
+
+  private func strategyProblems() -> [(field: String, problem: String)] {
+    var found: [(field: String, problem: String)] = []
+    func atLeast(_ value: Int, _ minimum: Int, _ field: String, _ meaning: String) {
+      if value < minimum {
+        found.append(("strategy.\(field)", "expected an integer >= \(minimum) (\(meaning)), got \(value)"))
+      }
+    }
+    switch strategy {
+    case .grid:
+      for p in parameters {
+        switch p.domain {
+        case .grid, .choice: continue
+        default:
+          found.append((
+            "search.\(p.name)",
+            "a grid search needs listed values, got \(p.domain.kindName); write grid: [...] or choice: [...], "
+              + "or use strategy random, coarse-to-fine or successive-halving"
+          ))
+        }
+      }
+    case .random(let trials):
+      atLeast(trials, 1, "trials", "configurations to sample")
+    case .coarseToFine(let stages, let trials, let topK, let margin):
+      atLeast(stages, 1, "stages", "rounds of sampling")
+      atLeast(trials, 1, "trials", "configurations per stage")
+      atLeast(topK, 1, "top_k", "best configurations that define the next ranges")
+      if !(margin.isFinite && margin >= 0) {
+        found.append(("strategy.margin", "expected a number >= 0 (fraction of the span added on each side), got \(margin)"))
+      }
+    case .successiveHalving(let trials, let minBudget, let maxBudget, let reduction, _):
+      atLeast(trials, 1, "trials", "configurations in the first rung")
+      atLeast(minBudget, 1, "min_budget", "budget of the first rung")
+      if maxBudget < minBudget {
+        found.append(("strategy.max_budget", "expected an integer >= min_budget (\(minBudget)), got \(maxBudget)"))
+      }
+      atLeast(reduction, 2, "reduction", "keep 1/reduction of each rung")
+    }
+    return found
+  }
+}
+
+extension Domain {
+  /// The spec file's key for this kind of domain.
+  var kindName: String {
+    switch self {
+    case .logUniform: "log_uniform"
+    case .uniform: "uniform"
+    case .intUniform: "int_uniform"
+    case .choice: "choice"
+    case .grid: "grid"
+    }
+  }
+
+  /// What is wrong with the bounds or values, nil when the domain can be sampled.
+  func problem() -> String? {
+    switch self {
+    case .logUniform(let low, let high):
+      guard low.isFinite, high.isFinite, low > 0, low < high else {
+        return "expected two numbers [low, high] with 0 < low < high, got [\(low), \(high)]"
+      }
+    case .uniform(let low, let high):
+      guard low.isFinite, high.isFinite, low < high else {
+        return "expected two finite numbers [low, high] with low < high, got [\(low), \(high)]"
+      }
+    case .intUniform(let low, let high):
+      guard low <= high else {
+        return "expected two integers [low, high] with low <= high, got [\(low), \(high)]"
+      }
+      // nextBelow(high - low + 1) must not overflow.
+      let (span, overflow) = high.subtractingReportingOverflow(low)
+      if overflow || span == Int.max {
+        return "the range [\(low), \(high)] is too wide; expected high - low < \(Int.max)"
+      }
+    case .choice(let values), .grid(let values):
+      guard !values.isEmpty else { return "expected a non-empty list of values, e.g. [50, 100]" }
+      if let repeated = Domain.firstRepeat(values) {
+        return "\(repeated) is listed twice; list each value once (a grid would train it twice)"
+      }
+    }
+    return nil
+  }
+
+  /// The first value equal to an earlier one, numbers compared by value (`1` repeats `1.0`).
+  static func firstRepeat(_ values: [ParameterValue]) -> ParameterValue? {
+    var seen = Set<ParameterValue>()
+    for v in values {
+      let canonical: ParameterValue = v.doubleValue.map { .number($0) } ?? v
+      if !seen.insert(canonical).inserted { return v }
+    }
+    return nil
+  }
+}
