@@ -31,7 +31,8 @@ extension SweepSpec {
       throw SpecError(file: file, field: nil, problem: "not valid YAML (\(error))")
     }
     guard let root else {
-      throw SpecError(file: file, field: nil, problem: "the sweep spec is empty; expected a mapping with search and strategy")
+      throw SpecError(
+        file: file, field: nil, problem: "the sweep spec is empty; expected a mapping with search and strategy")
     }
     var reader = SpecReader(file: file)
     let spec = try reader.spec(root)
@@ -116,7 +117,7 @@ extension SpecReader {
     guard let strategy else {
       throw error(
         nil, "strategy",
-        "missing; expected grid, random, coarse-to-fine or successive-halving, e.g. strategy: { kind: random, trials: 20 }")
+        "missing; expected \(Self.strategyKinds), e.g. strategy: { kind: random, trials: 20 }")
     }
     return SweepSpec(
       base: base, parameters: parameters, strategy: strategy, repeats: repeats, metric: metric, seed: seed,
@@ -143,7 +144,8 @@ extension SpecReader {
       case .bool(true): return ["validation": .integer(1000)]
       case .bool(false): return nil
       default:
-        throw error(node, "final", "expected true, false or a mapping of train options such as { epochs: 10 }, got \(Self.render(node))")
+        let expecting = "true, false or a mapping of train options such as { epochs: 10 }"
+        throw error(node, "final", "expected \(expecting), got \(Self.render(node))")
       }
     }
     var options = try options(node, "final")

@@ -21,7 +21,8 @@ extension SpecReader {
       kind = try text(node, field, expecting: Self.strategyKinds)
       kindNode = node
     } else {
-      let all = try entries(node, field, expecting: "\(Self.strategyKinds), or a mapping such as { kind: random, trials: 20 }")
+      let expecting = "\(Self.strategyKinds), or a mapping such as { kind: random, trials: 20 }"
+      let all = try entries(node, field, expecting: expecting)
       guard let k = all.first(where: { $0.key == "kind" }) else {
         throw error(node, "strategy.kind", "missing; expected \(Self.strategyKinds)")
       }

@@ -67,7 +67,8 @@ extension SweepSpec {
       atLeast(trials, 1, "trials", "configurations per stage")
       atLeast(topK, 1, "top_k", "best configurations that define the next ranges")
       if !(margin.isFinite && margin >= 0) {
-        found.append(("strategy.margin", "expected a number >= 0 (fraction of the span added on each side), got \(margin)"))
+        let expecting = "a number >= 0 (fraction of the span added on each side)"
+        found.append(("strategy.margin", "expected \(expecting), got \(margin)"))
       }
     case .successiveHalving(let trials, let minBudget, let maxBudget, let reduction, _):
       atLeast(trials, 1, "trials", "configurations in the first rung")
