@@ -132,9 +132,10 @@ public enum Strategy: Codable, Sendable, Equatable {
   /// `trials` independent draws from the domains, seeded.
   case random(trials: Int)
   /// `stages` rounds of `trials` random draws. After each stage every log/uniform/int range
-  /// becomes the span of the `topK` best configurations so far, widened on each side by
-  /// `margin` times that span (on the log scale for log ranges) and clipped to the original
-  /// range; the next stage samples the narrowed ranges.
+  /// becomes the span of the `topK` best configurations so far (diverged ones excluded),
+  /// widened on each side by `margin` times that span (on the log scale for log ranges; by
+  /// `margin` times the original span if the span is 0) and clipped to the original range;
+  /// the next stage samples the narrowed ranges (`SweepPlanner.ranges(after:)`).
   case coarseToFine(stages: Int, trials: Int, topK: Int, margin: Double)
   /// Successive halving (Jamieson & Talwalkar 2016): `trials` random configurations on
   /// `minBudget` epochs (or cycles); the best 1/`reduction` advance to `reduction` times the
