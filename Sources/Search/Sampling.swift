@@ -30,8 +30,8 @@ extension Domain {
 
 extension SweepPlanner {
   /// Added to the round index to form the sampling stream, so the search's draws never share a
-  /// stream with a trial's weights or batch order, which use `SeededGenerator(seed: seed + r)`
-  /// with small streams (epochs). The bits spell "SWEEP".
+  /// stream with a trial's own generators (seed `spec.seed + r`; stream `epoch + 1` for the
+  /// batch order, `0x1417` for the initial weights). The bytes spell "SWEEP".
   public static let samplingStreamBase: UInt64 = 0x5357_4545_5000_0000
 
   /// The generator of round `round`: `SeededGenerator(seed: spec.seed,
