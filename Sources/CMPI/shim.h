@@ -28,6 +28,8 @@ static inline int cmpi_undefined(void) { return MPI_UNDEFINED; }
 static inline int cmpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
 static inline int cmpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int cmpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 
 /// dst[i] = ((src[0][i] + src[1][i]) + src[2][i]) + ... in source order, for the shared-memory
 /// allreduce. Blocked so that `dst` stays in L1 while the sources stream past; only additions,

@@ -35,6 +35,17 @@ public protocol Communicator: AnyObject {
   func split(color: Int, key: Int) throws -> any Communicator
   /// Ends the whole job now (every rank), after printing `message` on standard error.
   func abort(code: Int32, message: String) -> Never
+
+  // Point-to-point messages (the sweep's coordination, not the training loop).
+
+  /// Sends `bytes` to `destination` (not this rank) under `tag` (>= 0). Returns once the
+  /// message is on its way or delivered; messages from one rank to another under one tag
+  /// arrive in the order sent.
+  func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws
+  /// A message for this rank under `tag` from any rank, oldest first: its source and bytes; nil
+  /// at once when none has arrived. Never blocks, so that a waiting rank can sleep between
+  /// polls instead of spinning on a core another rank needs.
+  func receiveIfReady(tag: Int) throws -> (source: Int, bytes: [UInt8])?
 }
 
 extension Communicator {
@@ -107,6 +118,10 @@ public final class SingleProcessCommunicator: Communicator {
   public func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {}
   public func barrier() throws {}
   public func split(color: Int, key: Int) throws -> any Communicator { SingleProcessCommunicator() }
+  public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+    preconditionFailure("send to rank \(destination) in a single process (size 1 has no other rank)")
+  }
+  public func receiveIfReady(tag: Int) throws -> (source: Int, bytes: [UInt8])? { nil }
   public func abort(code: Int32, message: String) -> Never {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     exit(code)

@@ -22,11 +22,14 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
     var failure: String?
     var splitRequests: [(color: Int, key: Int)]
     var splitResult: [Int: (group: Shared, rankOf: [Int: Int])] = [:]
+    /// Point-to-point messages waiting for each rank, oldest first.
+    var mailboxes: [[(source: Int, tag: Int, bytes: [UInt8])]]
     init(size: Int) {
       self.size = size
       buffers = Array(repeating: nil, count: size)
       byteCounts = Array(repeating: 0, count: size)
       splitRequests = Array(repeating: (0, 0), count: size)
+      mailboxes = Array(repeating: [], count: size)
     }
   }
 
@@ -200,6 +203,23 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
       mine = InProcessGroup(rank: entry.rankOf[rank]!, shared: entry.group)
     })
     return mine!
+  }
+
+  public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+    precondition(destination >= 0 && destination < size && destination != rank, "send to rank \(destination) from rank \(rank) of \(size)")
+    shared.condition.lock()
+    defer { shared.condition.unlock() }
+    if let failure = shared.failure { throw GroupFailure(description: failure) }
+    shared.mailboxes[destination].append((rank, tag, bytes))
+  }
+
+  public func receiveIfReady(tag: Int) throws -> (source: Int, bytes: [UInt8])? {
+    shared.condition.lock()
+    defer { shared.condition.unlock() }
+    if let failure = shared.failure { throw GroupFailure(description: failure) }
+    guard let i = shared.mailboxes[rank].firstIndex(where: { $0.tag == tag }) else { return nil }
+    let message = shared.mailboxes[rank].remove(at: i)
+    return (message.source, message.bytes)
   }
 
   public func abort(code: Int32, message: String) -> Never {

@@ -249,6 +249,35 @@
       }
     }
 
+    // MARK: - Point-to-point
+
+    /// `MPI_Send` of bytes (eager for small messages: returns at once; larger ones return when
+    /// the receiver has matched them).
+    public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+      precondition(destination >= 0 && destination < size && destination != rank, "send to rank \(destination) from rank \(rank) of \(size)")
+      guard bytes.count <= Int(Int32.max) else {
+        throw MPIError(code: -1, function: "MPI_Send", message: "message of \(bytes.count) bytes exceeds MPI's count limit", rank: MPIProcess.worldRank)
+      }
+      try bytes.withUnsafeBytes { raw in
+        try check(MPI_Send(raw.baseAddress, Int32(raw.count), cmpi_byte(), Int32(destination), Int32(tag), comm), "MPI_Send")
+      }
+    }
+
+    /// `MPI_Iprobe` for `tag` from any source, then `MPI_Recv` of the probed message.
+    public func receiveIfReady(tag: Int) throws -> (source: Int, bytes: [UInt8])? {
+      var flag: Int32 = 0
+      var status = MPI_Status()
+      try check(MPI_Iprobe(cmpi_any_source(), Int32(tag), comm, &flag, &status), "MPI_Iprobe")
+      guard flag != 0 else { return nil }
+      var count: Int32 = 0
+      try check(MPI_Get_count(&status, cmpi_byte(), &count), "MPI_Get_count")
+      var bytes = [UInt8](repeating: 0, count: Int(count))
+      try bytes.withUnsafeMutableBytes { raw in
+        try check(MPI_Recv(raw.baseAddress, count, cmpi_byte(), status.MPI_SOURCE, Int32(tag), comm, cmpi_status_ignore()), "MPI_Recv")
+      }
+      return (Int(status.MPI_SOURCE), bytes)
+    }
+
     /// `MPI_Comm_split`: an `MPICommunicator` (with its own node communicator) of the ranks
     /// passing `color` (>= 0), ordered by `key` then rank. Inherits the allreduce settings.
     public func split(color: Int, key: Int) throws -> any Communicator {

@@ -62,7 +62,7 @@ extension SpecReader {
     case "coarse-to-fine":
       let stages = try int("stages", default: 2, "rounds of sampling")
       let trials = try int("trials", default: nil, "configurations per stage")
-      let topK = try int("top-k", default: 3, "best configurations that define the next ranges")
+      let topK = try int("top-k", default: 5, "best configurations that define the next ranges")
       let margin = try fields["margin"].map {
         try number($0, "strategy.margin", expecting: "a number >= 0 (fraction of the span added on each side)")
       } ?? 0.1

@@ -79,40 +79,9 @@ struct Train: ParsableCommand {
     let isRoot = communicator.rank == 0
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     let data = try dataOptions.load()
-    guard optimization.batchSize <= data.train.count else {
-      throw ValidationError("--batch-size \(optimization.batchSize) exceeds the \(data.train.count) training samples")
-    }
-    let architecture = try modelOptions.architecture(inputSize: data.features, classes: data.classes)
-    let stepsPerEpoch = EpochOrder.batchCount(count: data.train.count, batchSize: optimization.batchSize)
-    var configuration = TrainingConfiguration(
-      data: data.source, validation: try dataOptions.parsed().1, trainLimit: dataOptions.trainLimit,
-      hidden: architecture.hidden, batchNorm: architecture.batchNorm, bnAlpha: modelOptions.bnAlpha,
-      loss: architecture.loss, initialization: try modelOptions.initialization(), seed: modelOptions.seed,
-      precision: Precision(rawValue: precision)!, batchSize: optimization.batchSize, momentum: optimization.momentum,
-      lambda: optimization.lambda, schedule: try optimization.schedule(stepsPerEpoch: stepsPerEpoch),
-      epochs: optimization.cycles == nil ? (optimization.epochs ?? Defaults.epochs) : nil, cycles: optimization.cycles,
-      maxSteps: optimization.maxSteps, evalEvery: optimization.evalEvery, shuffle: !optimization.noShuffle,
-      initModel: initModel)
-    configuration.architecture = architecture
-    configuration.ranks = communicator.size
-    configuration.blasThreads = BLAS.threads
-    configuration.bnSync = BatchNormSync(rawValue: bnSync)!
-    configuration.checkEvery = Int(checkEvery)
-    configuration.shardedUpdate = update == "sharded"
-
-    var model: MLP<T>
-    var normalization = data.normalization
-    // Rank 0 initialises or loads; the trainer broadcasts its model and normalization.
-    if let initModel, isRoot {
-      let loaded = try ModelFile.load(initModel, as: T.self, loss: architecture.loss)
-      guard loaded.model.architecture.sizes == architecture.sizes, loaded.model.architecture.batchNorm == architecture.batchNorm else {
-        throw ValidationError("--init-model \(initModel) is \(loaded.model.architecture.shapeDescription)\(loaded.model.architecture.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")")
-      }
-      model = loaded.model
-      normalization = loaded.normalization
-    } else {
-      model = MLP(architecture: architecture, initialization: configuration.initialization, seed: configuration.seed)
-    }
+    let configuration = try resolvedConfiguration(data: data, communicator: communicator)
+    let architecture = configuration.architecture!
+    let (model, normalization) = try initialModel(T.self, configuration: configuration, data: data, isRoot: isRoot)
 
     let outPath = out ?? "runs/" + {
       let f = DateFormatter()
@@ -160,6 +129,48 @@ struct Train: ParsableCommand {
       // The model and summary are saved; the metrics file misses rows.
       throw CommandError("\(outPath)/metrics.csv: could not record every metrics row (\(error)); the model and summary.json were saved")
     }
+  }
+}
+
+extension Train {
+  /// The run's configuration, resolved: defaults filled in, the schedule fitted to the data,
+  /// the ranks and BLAS threads of this process.
+  func resolvedConfiguration(data: DatasetSplits, communicator: any Communicator) throws -> TrainingConfiguration {
+    guard optimization.batchSize <= data.train.count else {
+      throw ValidationError("--batch-size \(optimization.batchSize) exceeds the \(data.train.count) training samples")
+    }
+    let architecture = try modelOptions.architecture(inputSize: data.features, classes: data.classes)
+    let stepsPerEpoch = EpochOrder.batchCount(count: data.train.count, batchSize: optimization.batchSize)
+    var configuration = TrainingConfiguration(
+      data: data.source, validation: try dataOptions.parsed().1, trainLimit: dataOptions.trainLimit,
+      hidden: architecture.hidden, batchNorm: architecture.batchNorm, bnAlpha: modelOptions.bnAlpha,
+      loss: architecture.loss, initialization: try modelOptions.initialization(), seed: modelOptions.seed,
+      precision: Precision(rawValue: precision)!, batchSize: optimization.batchSize, momentum: optimization.momentum,
+      lambda: optimization.lambda, schedule: try optimization.schedule(stepsPerEpoch: stepsPerEpoch),
+      epochs: optimization.cycles == nil ? (optimization.epochs ?? Defaults.epochs) : nil, cycles: optimization.cycles,
+      maxSteps: optimization.maxSteps, evalEvery: optimization.evalEvery, shuffle: !optimization.noShuffle,
+      initModel: initModel)
+    configuration.architecture = architecture
+    configuration.ranks = communicator.size
+    configuration.blasThreads = BLAS.threads
+    configuration.bnSync = BatchNormSync(rawValue: bnSync)!
+    configuration.checkEvery = Int(checkEvery)
+    configuration.shardedUpdate = update == "sharded"
+    return configuration
+  }
+
+  /// Rank 0's starting point: the `--init-model` file, or a seeded random init (the trainer
+  /// broadcasts rank 0's model and normalization to the other ranks).
+  func initialModel<T: Real>(_: T.Type, configuration: TrainingConfiguration, data: DatasetSplits, isRoot: Bool) throws -> (MLP<T>, FeatureNormalization) {
+    let architecture = configuration.architecture!
+    guard let initModel, isRoot else {
+      return (MLP(architecture: architecture, initialization: configuration.initialization, seed: configuration.seed), data.normalization)
+    }
+    let loaded = try ModelFile.load(initModel, as: T.self, loss: architecture.loss)
+    guard loaded.model.architecture.sizes == architecture.sizes, loaded.model.architecture.batchNorm == architecture.batchNorm else {
+      throw ValidationError("--init-model \(initModel) is \(loaded.model.architecture.shapeDescription)\(loaded.model.architecture.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")")
+    }
+    return (loaded.model, loaded.normalization)
   }
 }
 

@@ -19,9 +19,9 @@ struct CoarseToFineTests {
     SearchParameter(name: "batch-size", domain: .choice([.integer(50), .integer(100)])),
   ]
 
-  /// Top 5 rather than the default 3: on this bowl the top 3 of 20 draws often lie on one side
-  /// of the optimum in one coordinate, and the narrowed range then excludes it (about half the
-  /// seeds; with the top 5, about one seed in ten; see `manySeeds`).
+  /// Top 5 (the spec default) rather than the course's 3: on this bowl the top 3 of 20 draws
+  /// often lie on one side of the optimum in one coordinate, and the narrowed range then
+  /// excludes it (about half the seeds; with the top 5, about one seed in ten; see `manySeeds`).
   static func planner(seed: UInt64 = 1, topK: Int = 5) -> SweepPlanner {
     SweepPlanner(spec: spec(parameters, .coarseToFine(stages: 3, trials: 20, topK: topK, margin: 0.1), seed: seed))
   }

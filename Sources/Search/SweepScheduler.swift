@@ -1,0 +1,156 @@
+/// A trial as rank 0 hands it to a worker group.
+public struct TrialWork: Codable, Sendable {
+  public var id: Int
+  /// The `dptrain train` options of the trial.
+  public var arguments: [String]
+  /// The final retraining: evaluates the test set and saves the model (on rank 0's group).
+  public var isFinal: Bool
+}
+
+/// Rank 0's side of a sweep: plans rounds with the `SweepPlanner`, stores them in the
+/// `SweepStore`, and hands out their trials; a round starts when the one before it is done.
+/// Rebuilt from the database on resume: stored rounds are re-planned from the stored results
+/// and must come out identical (the planner is a pure function of the spec and the results),
+/// finished trials are kept, and the rest run again.
+public final class SweepScheduler: WorkSource {
+  public let spec: SweepSpec
+  public let store: SweepStore
+  public let planner: SweepPlanner
+  /// Completed rounds, in order.
+  public private(set) var outcomes: [RoundOutcome] = []
+  /// The round being trained (nil before the first and after the last).
+  public private(set) var current: Round?
+  private var queue: [TrialRecord] = []
+  private var pending: [Int: TrialRecord] = [:]
+  private var nextID: Int
+  private var finalState: FinalState
+  public private(set) var isExhausted = false
+  /// Progress callbacks (the console).
+  public var onStart: ((TrialRecord, [Int]) -> Void)?
+  public var onFinish: ((TrialRecord, TrialReport) -> Void)?
+  public var onRound: ((Round) -> Void)?
+
+  enum FinalState { case notWanted, notStarted, queued, done }
+
+  public init(spec: SweepSpec, store: SweepStore) throws {
+    self.spec = spec
+    self.store = store
+    planner = SweepPlanner(spec: spec)
+    let trials = try store.trials()
+    nextID = (trials.map(\.id).max() ?? 0) + 1
+    finalState = spec.final == nil ? .notWanted : .notStarted
+    let stored = try store.rounds()
+    for round in stored {
+      let replanned = planner.nextRound(after: outcomes)
+      guard replanned == round else {
+        throw SweepStoreError(path: store.path, problem: "round \(round.index) (\(round.label)) in the database differs from what the spec plans now; the spec or dptrain changed since the sweep started; start a new sweep in another --out")
+      }
+      let roundTrials = trials.filter { $0.round == round.index }
+      if roundTrials.allSatisfy(\.status.isDone) {
+        outcomes.append(outcome(of: round, trials: roundTrials))
+      } else {
+        current = round
+        enqueue(roundTrials)
+      }
+    }
+    if let final = trials.first(where: { $0.round == TrialRecord.finalRound }) {
+      if final.status.isDone { finalState = .done } else { finalState = .queued; enqueue([final]) }
+    }
+  }
+
+  private func enqueue(_ trials: [TrialRecord]) {
+    for t in trials where !t.status.isDone {
+      queue.append(t)
+      pending[t.id] = t
+    }
+  }
+
+  /// The outcome of a finished round: per configuration, the mean score of its finished repeats.
+  func outcome(of round: Round, trials: [TrialRecord]) -> RoundOutcome {
+    var scores: [Int: Double?] = [:]
+    for c in round.configurations {
+      let values = trials.filter { $0.key == c.key && $0.status == .finished }.compactMap { $0.last?.value(of: spec.metric) }.filter(\.isFinite)
+      scores[c.key] = values.isEmpty ? nil : spec.metric.score(values.reduce(0, +) / Double(values.count))
+    }
+    return RoundOutcome(round: round, scores: scores)
+  }
+
+  /// The trials of a planned configuration: one per repeat, seeds `seed + r`.
+  func trials(of c: PlannedConfiguration, round: Int, overrides: [String: ParameterValue] = [:]) throws -> [TrialRecord] {
+    try (0..<spec.repeats).map { r in
+      let seed = spec.seed &+ UInt64(r)
+      let arguments = try TrainArguments.make(
+        base: spec.base, overrides: overrides, parameters: c.parameters, searchOrder: spec.parameters.map(\.name),
+        budget: c.budget, unit: spec.budgetUnit, seed: seed)
+      defer { nextID += 1 }
+      return TrialRecord(id: nextID, round: round, key: c.key, repeatIndex: r, seed: seed, parameters: c.parameters, budget: c.budget, arguments: arguments)
+    }
+  }
+
+  /// Plans the next round (or the final run) once nothing is pending.
+  private func advance() throws {
+    guard pending.isEmpty, !isExhausted else { return }
+    if let round = current {
+      outcomes.append(outcome(of: round, trials: try store.trials(round: round.index)))
+      current = nil
+    }
+    if finalState == .notStarted || finalState == .notWanted, let round = planner.nextRound(after: outcomes) {
+      let planned = try round.configurations.flatMap { try trials(of: $0, round: round.index) }
+      try store.insert(round: round, trials: planned)
+      current = round
+      onRound?(round)
+      enqueue(planned)
+      return
+    }
+    if finalState == .notStarted, let best = SweepPlanner.rank(outcomes, strategy: spec.strategy).first,
+      let configuration = outcomes.first(where: { $0.round.index == best.round })?.round.configurations.first(where: { $0.key == best.key })
+    {
+      var final = try trials(of: configuration, round: TrialRecord.finalRound, overrides: spec.final ?? [:])[0]
+      final.key = 0
+      // The final run's length is the final options', when they give one.
+      if let overrides = spec.final, overrides.keys.contains(where: { ["epochs", "cycles", "max-steps"].contains($0) }) {
+        final.arguments = try TrainArguments.make(
+          base: spec.base, overrides: overrides, parameters: configuration.parameters, searchOrder: spec.parameters.map(\.name),
+          budget: nil, unit: spec.budgetUnit, seed: spec.seed)
+      }
+      try store.insert(round: nil, trials: [final])
+      finalState = .queued
+      enqueue([final])
+      return
+    }
+    isExhausted = true
+  }
+
+  public func next(group: Int) throws -> TrialWork? {
+    if queue.isEmpty { try advance() }
+    guard let i = queue.firstIndex(where: { $0.round != TrialRecord.finalRound || group == 0 }) else { return nil }
+    let t = queue.remove(at: i)
+    return TrialWork(id: t.id, arguments: t.arguments, isFinal: t.round == TrialRecord.finalRound)
+  }
+
+  public func started(_ work: TrialWork, group: Int, ranks: [Int]) throws {
+    try store.markRunning(id: work.id, ranks: ranks)
+    if let t = pending[work.id] { onStart?(t, ranks) }
+  }
+
+  public func finished(_ work: TrialWork, report: TrialReport, group: Int) throws {
+    try store.record(id: work.id, report: report)
+    if let t = pending.removeValue(forKey: work.id) {
+      onFinish?(t, report)
+      if t.round == TrialRecord.finalRound { finalState = .done }
+    }
+  }
+
+  /// Trials done so far and planned so far.
+  public var counts: (done: Int, planned: Int) {
+    ((try? store.trials().filter(\.status.isDone).count) ?? 0, nextID - 1)
+  }
+}
+
+extension SweepSpec {
+  /// What a successive-halving budget counts (epochs otherwise).
+  public var budgetUnit: BudgetUnit {
+    if case .successiveHalving(_, _, _, _, let unit) = strategy { return unit }
+    return .epochs
+  }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import GRDB
+
+/// The sweep's SQLite database, `SWEEPDIR/sweep.sqlite` (GRDB), kept by rank 0 alone: the spec,
+/// every round and trial (configuration, seed, status, result, timings, ranks), and every
+/// trial's metrics per evaluation point. Each change is one transaction, so a sweep killed at
+/// any moment keeps every trial that finished; `--resume` re-queues the ones that were running.
+///
+/// Tables: `sweep` (one row), `round`, `trial`, `trial_metric`.
+public final class SweepStore {
+  public static let fileName = "sweep.sqlite"
+  public let path: String
+  let database: DatabaseQueue
+
+  /// Opens `directory/sweep.sqlite`, creating the directory and the schema when `create`.
+  /// Errors name the file.
+  public init(directory: String, create: Bool) throws {
+    path = (directory as NSString).appendingPathComponent(Self.fileName)
+    let exists = FileManager.default.fileExists(atPath: path)
+    if !create && !exists {
+      throw SweepStoreError(path: path, problem: "no sweep database here; give the SWEEPDIR a sweep wrote (--out)")
+    }
+    do {
+      if create { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+      var configuration = Configuration()
+      configuration.busyMode = .timeout(10)
+      // Write-ahead log, synced at checkpoints: a commit survives the process being killed at
+      // any moment (what --resume needs) without an fsync per trial.
+      configuration.prepareDatabase { db in
+        try db.execute(sql: "PRAGMA journal_mode = WAL")
+        try db.execute(sql: "PRAGMA synchronous = NORMAL")
+      }
+      database = try DatabaseQueue(path: path, configuration: configuration)
+      if create { try Self.migrator.migrate(database) }
+      else {
+        let ready = try database.read { try $0.tableExists("trial") }
+        guard ready else { throw SweepStoreError(path: path, problem: "not a dptrain sweep database (no trial table)") }
+      }
+    } catch let error as SweepStoreError {
+      throw error
+    } catch {
+      throw SweepStoreError(path: path, problem: "cannot open the sweep database: \(error)")
+    }
+  }
+
+  static var migrator: DatabaseMigrator {
+    var m = DatabaseMigrator()
+    m.registerMigration("v1") { db in
+      try db.execute(sql: """
+        CREATE TABLE sweep (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          spec_json TEXT NOT NULL, spec_file TEXT NOT NULL, spec_text TEXT NOT NULL,
+          ranks INTEGER NOT NULL, ranks_per_trial INTEGER NOT NULL,
+          status TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, sessions INTEGER NOT NULL);
+        CREATE TABLE round (idx INTEGER PRIMARY KEY, label TEXT NOT NULL, plan_json TEXT NOT NULL);
+        CREATE TABLE trial (
+          id INTEGER PRIMARY KEY, round INTEGER NOT NULL, config_key INTEGER NOT NULL, repeat_index INTEGER NOT NULL,
+          seed INTEGER NOT NULL, parameters_json TEXT NOT NULL, budget INTEGER, arguments_json TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'diverged', 'failed')),
+          last_json TEXT, val_accuracy REAL, val_loss REAL, val_cost REAL, test_accuracy REAL,
+          diverged_at_step INTEGER, error TEXT, ranks TEXT, started REAL, finished REAL, train_seconds REAL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          UNIQUE (round, config_key, repeat_index));
+        CREATE TABLE trial_metric (
+          trial INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE, step INTEGER NOT NULL, epoch REAL NOT NULL,
+          eta REAL NOT NULL, train_cost REAL, train_loss REAL, train_accuracy REAL, val_cost REAL, val_loss REAL, val_accuracy REAL,
+          PRIMARY KEY (trial, step));
+        """)
+    }
+    return m
+  }
+
+  // MARK: - The sweep row
+
+  /// The spec a sweep was started with, and how it was started.
+  public struct Header: Sendable {
+    public var spec: SweepSpec
+    public var specFile: String
+    public var specText: String
+    public var ranks: Int
+    public var ranksPerTrial: Int
+    /// "running", "finished" or "interrupted" (a session that ended without finishing).
+    public var status: String
+    public var created: Double
+    public var updated: Double
+    /// 1 + the number of resumes.
+    public var sessions: Int
+  }
+
+  public func writeHeader(spec: SweepSpec, specFile: String, specText: String, ranks: Int, ranksPerTrial: Int) throws {
+    let json = try Self.json(spec)
+    let now = Date().timeIntervalSince1970
+    try write { db in
+      try db.execute(
+        sql: "INSERT INTO sweep VALUES (1, ?, ?, ?, ?, ?, 'running', ?, ?, 1)",
+        arguments: [json, specFile, specText, ranks, ranksPerTrial, now, now])
+    }
+  }
+
+  public func header() throws -> Header? {
+    try read { db in
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = 1") else { return nil }
+      return Header(
+        spec: try Self.decode(SweepSpec.self, row["spec_json"]), specFile: row["spec_file"], specText: row["spec_text"],
+        ranks: row["ranks"], ranksPerTrial: row["ranks_per_trial"], status: row["status"], created: row["created"],
+        updated: row["updated"], sessions: row["sessions"])
+    }
+  }
+
+  /// A new session of an interrupted sweep: trials that were running are queued again.
+  /// Returns how many.
+  @discardableResult
+  public func resume(ranks: Int, ranksPerTrial: Int) throws -> Int {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE sweep SET status = 'running', sessions = sessions + 1, ranks = ?, ranks_per_trial = ?, updated = ?",
+        arguments: [ranks, ranksPerTrial, Date().timeIntervalSince1970])
+      try db.execute(sql: "UPDATE trial SET status = 'queued', ranks = NULL, started = NULL WHERE status = 'running'")
+      return db.changesCount
+    }
+  }
+
+  public func setStatus(_ status: String) throws {
+    try write { db in
+      try db.execute(sql: "UPDATE sweep SET status = ?, updated = ?", arguments: [status, Date().timeIntervalSince1970])
+    }
+  }
+
+  // MARK: - Rounds and trials
+
+  public func rounds() throws -> [Round] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT plan_json FROM round ORDER BY idx").map { try Self.decode(Round.self, $0["plan_json"]) }
+    }
+  }
+
+  /// Adds a round (or the final run, `round == nil`) and its trials, queued, in one transaction.
+  public func insert(round: Round?, trials: [TrialRecord]) throws {
+    let plan = try round.map { try Self.json($0) }
+    let encoded = try trials.map { (try Self.json($0.parameters), try Self.json($0.arguments)) }
+    try write { db in
+      if let round, let plan {
+        try db.execute(sql: "INSERT INTO round VALUES (?, ?, ?)", arguments: [round.index, round.label, plan])
+      }
+      for (t, (parameters, arguments)) in zip(trials, encoded) {
+        try db.execute(
+          sql: """
+            INSERT INTO trial (id, round, config_key, repeat_index, seed, parameters_json, budget, arguments_json, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued')
+            """,
+          arguments: [t.id, t.round, t.key, t.repeatIndex, Int64(bitPattern: t.seed), parameters, t.budget, arguments])
+      }
+    }
+  }
+
+  /// Every trial (of one round when given), by id.
+  public func trials(round: Int? = nil) throws -> [TrialRecord] {
+    try read { db in
+      let rows =
+        if let round { try Row.fetchAll(db, sql: "SELECT * FROM trial WHERE round = ? ORDER BY id", arguments: [round]) }
+        else { try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY id") }
+      return try rows.map(Self.trial)
+    }
+  }
+
+  public func markRunning(id: Int, ranks: [Int]) throws {
+    try write { db in
+      try db.execute(
+        sql: "UPDATE trial SET status = 'running', ranks = ?, started = ?, attempts = attempts + 1 WHERE id = ?",
+        arguments: [ranks.map(String.init).joined(separator: ","), Date().timeIntervalSince1970, id])
+    }
+  }
+
+  /// Stores a trial's outcome and its metrics rows, in one transaction.
+  public func record(id: Int, report: TrialReport) throws {
+    let last = report.metrics.last
+    let lastJSON = try last.map { try Self.json($0) }
+    try write { db in
+      try db.execute(sql: "DELETE FROM trial_metric WHERE trial = ?", arguments: [id])
+      for m in report.metrics {
+        try db.execute(
+          sql: "INSERT INTO trial_metric VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          arguments: [id, m.step, m.epoch, m.eta, Self.finite(m.trainCost), Self.finite(m.trainLoss), Self.finite(m.trainAccuracy),
+                      Self.finite(m.valCost), Self.finite(m.valLoss), Self.finite(m.valAccuracy)])
+      }
+      try db.execute(
+        sql: """
+          UPDATE trial SET status = ?, last_json = ?, val_accuracy = ?, val_loss = ?, val_cost = ?, test_accuracy = ?,
+            diverged_at_step = ?, error = ?, finished = ?, train_seconds = ? WHERE id = ?
+          """,
+        arguments: [report.status.rawValue, lastJSON, Self.finite(last?.valAccuracy), Self.finite(last?.valLoss), Self.finite(last?.valCost),
+                    Self.finite(report.testAccuracy), report.divergedAtStep, report.error, Date().timeIntervalSince1970,
+                    report.trainSeconds, id])
+    }
+  }
+
+  /// The metrics rows of a trial, by step.
+  public func metrics(trial id: Int) throws -> [EpochMetrics] {
+    try read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM trial_metric WHERE trial = ? ORDER BY step", arguments: [id]).map {
+        EpochMetrics(
+          step: $0["step"], epoch: $0["epoch"], eta: $0["eta"], trainCost: $0["train_cost"] ?? .nan, trainLoss: $0["train_loss"] ?? .nan,
+          trainAccuracy: $0["train_accuracy"] ?? .nan, valCost: $0["val_cost"], valLoss: $0["val_loss"], valAccuracy: $0["val_accuracy"])
+      }
+    }
+  }
+
+  // MARK: - Helpers
+
+  static func trial(_ row: Row) throws -> TrialRecord {
+    var t = TrialRecord(
+      id: row["id"], round: row["round"], key: row["config_key"], repeatIndex: row["repeat_index"],
+      seed: UInt64(bitPattern: row["seed"] as Int64), parameters: try decode(ParameterSet.self, row["parameters_json"]),
+      budget: row["budget"], arguments: try decode([String].self, row["arguments_json"]))
+    t.status = TrialStatus(rawValue: row["status"]) ?? .failed
+    if let last: String = row["last_json"] { t.last = try decode(EpochMetrics.self, last) }
+    t.testAccuracy = row["test_accuracy"]
+    t.divergedAtStep = row["diverged_at_step"]
+    t.error = row["error"]
+    t.ranks = row["ranks"]
+    t.startedAt = row["started"]
+    t.finishedAt = row["finished"]
+    t.trainSeconds = row["train_seconds"]
+    t.attempts = row["attempts"]
+    return t
+  }
+
+  static func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
+
+  static func json<V: Encodable>(_ value: V) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+  }
+
+  static func decode<V: Decodable>(_: V.Type, _ text: String) throws -> V {
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try decoder.decode(V.self, from: Data(text.utf8))
+  }
+
+  func write<R>(_ body: (Database) throws -> R) throws -> R {
+    do { return try database.write(body) } catch {
+      throw SweepStoreError(path: path, problem: "cannot write the sweep database: \(error)")
+    }
+  }
+
+  func read<R>(_ body: (Database) throws -> R) throws -> R {
+    do { return try database.read(body) } catch {
+      throw SweepStoreError(path: path, problem: "cannot read the sweep database: \(error)")
+    }
+  }
+}
+
+public struct SweepStoreError: Error, CustomStringConvertible {
+  public var path: String
+  public var problem: String
+  public var description: String { "\(path): \(problem)" }
+}

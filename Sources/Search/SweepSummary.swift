@@ -1,0 +1,162 @@
+import Foundation
+
+/// One configuration of a sweep with its repeats: what the top-k table shows.
+public struct ConfigurationSummary: Sendable {
+  public var round: Int
+  public var roundLabel: String
+  public var key: Int
+  public var parameters: ParameterSet
+  public var budget: Int?
+  public var trials: [TrialRecord]
+  /// The metric of each finished repeat.
+  public var values: [Double]
+  public var mean: Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+  /// Sample standard deviation over repeats (n - 1); nil below 2 repeats.
+  public var std: Double? {
+    guard values.count >= 2, let m = mean else { return nil }
+    return (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+  }
+  /// "finished", "diverged", "failed", "running", "queued", or counts when the repeats differ.
+  public var status: String {
+    let statuses = trials.map(\.status.rawValue)
+    if Set(statuses).count == 1 { return statuses[0] }
+    return TrialStatus.allCases.compactMap { s in
+      let n = trials.filter { $0.status == s }.count
+      return n > 0 ? "\(n) \(s.rawValue)" : nil
+    }.joined(separator: ", ")
+  }
+}
+
+/// A sweep read back from its database: progress, the ranking of configurations, CSV exports.
+public struct SweepSummary: Sendable {
+  public var header: SweepStore.Header
+  public var rounds: [Round]
+  public var trials: [TrialRecord]
+  /// Every configuration, best first (successive halving: the highest rung reached first).
+  public var ranked: [ConfigurationSummary]
+  /// The final retraining, when the spec asks for one and it has been planned.
+  public var final: TrialRecord?
+
+  public init(store: SweepStore) throws {
+    guard let header = try store.header() else { throw SweepStoreError(path: store.path, problem: "the sweep has no header row") }
+    self.header = header
+    rounds = try store.rounds()
+    trials = try store.trials()
+    final = trials.first { $0.round == TrialRecord.finalRound }
+    let spec = header.spec
+    var byConfiguration: [Int: [Int: ConfigurationSummary]] = [:]
+    for round in rounds {
+      for c in round.configurations {
+        let mine = trials.filter { $0.round == round.index && $0.key == c.key }
+        let values = mine.filter { $0.status == .finished }.compactMap { $0.last?.value(of: spec.metric) }.filter(\.isFinite)
+        byConfiguration[round.index, default: [:]][c.key] = ConfigurationSummary(
+          round: round.index, roundLabel: round.label, key: c.key, parameters: c.parameters, budget: c.budget, trials: mine, values: values)
+      }
+    }
+    let outcomes = rounds.map { round in
+      RoundOutcome(round: round, scores: Dictionary(uniqueKeysWithValues: round.configurations.map { c in
+        (c.key, byConfiguration[round.index]?[c.key]?.mean.map { spec.metric.score($0) })
+      }))
+    }
+    ranked = SweepPlanner.rank(outcomes, strategy: spec.strategy).compactMap { byConfiguration[$0.round]?[$0.key] }
+  }
+
+  public func top(_ k: Int) -> [ConfigurationSummary] { Array(ranked.prefix(k)) }
+
+  /// Trials by status.
+  public var counts: [TrialStatus: Int] {
+    Dictionary(grouping: trials.filter { $0.round != TrialRecord.finalRound }, by: \.status).mapValues(\.count)
+  }
+
+  /// `eta=1.23e-02 lambda=4.56e-04 hidden=50,30`, in spec order.
+  public static func describe(_ parameters: ParameterSet, order: [String]) -> String {
+    order.compactMap { name in parameters[name].map { "\(name)=\(format($0))" } }.joined(separator: " ")
+  }
+
+  /// Numbers with 3 significant digits (`0.0269`, `6.94e-05`), others as given.
+  public static func format(_ value: ParameterValue) -> String {
+    switch value {
+    case .number(let x): String(format: "%.3g", x)
+    default: value.description
+    }
+  }
+
+  /// The best `top` configurations as a text table: rank, the metric's mean and std over
+  /// repeats, repeats finished, the searched parameters, the round, and the trial ids.
+  public func table(top k: Int) -> String {
+    let spec = header.spec
+    let names = spec.parameters.map(\.name)
+    var rows: [[String]] = [["rank", spec.metric.rawValue, "std", "n"] + names + ["budget", "round", "trials", "status"]]
+    for (i, c) in top(k).enumerated() {
+      let mean: String = c.mean.map { String(format: "%.4f", $0) } ?? "-"
+      let std: String = c.std.map { String(format: "%.4f", $0) } ?? "-"
+      var row: [String] = ["\(i + 1)", mean, std, "\(c.values.count)/\(c.trials.count)"]
+      row += names.map { c.parameters[$0].map(Self.format) ?? "-" }
+      let ids: String = c.trials.map { "#\($0.id)" }.joined(separator: ",")
+      row += [c.budget.map(String.init) ?? "-", c.roundLabel, ids, c.status]
+      rows.append(row)
+    }
+    let title = "top \(min(k, ranked.count)) of \(ranked.count) configuration(s) by \(spec.metric.rawValue) (mean over repeats; std needs 2+)"
+    return title + "\n" + Self.align(rows)
+  }
+
+  public func finalDescription(_ final: TrialRecord) -> String {
+    switch final.status {
+    case .finished:
+      let val = final.last?.valAccuracy.map { String(format: ", holdout accuracy %.4f", $0) } ?? ""
+      return String(format: "final run (#%d): test accuracy %.4f%@; %@", final.id, final.testAccuracy ?? .nan, val, final.command)
+    default:
+      return "final run (#\(final.id)): \(final.status.rawValue)\(final.error.map { ": \($0)" } ?? ""); \(final.command)"
+    }
+  }
+
+  static func align(_ rows: [[String]]) -> String {
+    let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+      zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        .trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+  }
+
+  // MARK: - CSV
+
+  /// Every trial: id, round, key, repeat, seed, status, the searched parameters, budget, last
+  /// metrics, test accuracy, diverged step, ranks, seconds, error, and the command.
+  public func trialsCSV() -> String {
+    let names = header.spec.parameters.map(\.name)
+    var lines = [(["trial", "round", "round_label", "config", "repeat", "seed", "status"] + names
+      + ["budget", "epoch", "train_cost", "train_accuracy", "val_cost", "val_loss", "val_accuracy", "test_accuracy",
+         "diverged_at_step", "ranks", "train_seconds", "error", "command"]).joined(separator: ",")]
+    let labels = Dictionary(uniqueKeysWithValues: rounds.map { ($0.index, $0.label) })
+    for t in trials {
+      let l = t.last
+      var fields: [String] = ["\(t.id)", "\(t.round)", labels[t.round] ?? "final", "\(t.key)", "\(t.repeatIndex)", "\(t.seed)", t.status.rawValue]
+      fields += names.map { t.parameters[$0]?.description ?? "" }
+      fields += [t.budget.map(String.init) ?? "", Self.number(l?.epoch), Self.number(l?.trainCost), Self.number(l?.trainAccuracy)]
+      fields += [Self.number(l?.valCost), Self.number(l?.valLoss), Self.number(l?.valAccuracy), Self.number(t.testAccuracy)]
+      fields += [t.divergedAtStep.map(String.init) ?? "", t.ranks ?? "", Self.number(t.trainSeconds), t.error ?? "", t.command]
+      lines.append(fields.map(Self.csvField).joined(separator: ","))
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// Every configuration, best first: rank, mean, std, n, the searched parameters, budget, round.
+  public func configurationsCSV(top k: Int? = nil) -> String {
+    let names = header.spec.parameters.map(\.name)
+    let metric = header.spec.metric.rawValue
+    var lines = [(["rank", metric, "\(metric)_std", "repeats_finished", "repeats"] + names + ["budget", "round", "round_label", "trials", "status"]).joined(separator: ",")]
+    for (i, c) in (k.map { top($0) } ?? ranked).enumerated() {
+      var fields: [String] = ["\(i + 1)", Self.number(c.mean), Self.number(c.std), "\(c.values.count)", "\(c.trials.count)"]
+      fields += names.map { c.parameters[$0]?.description ?? "" }
+      fields += [c.budget.map(String.init) ?? "", "\(c.round)", c.roundLabel, c.trials.map { String($0.id) }.joined(separator: " "), c.status]
+      lines.append(fields.map(Self.csvField).joined(separator: ","))
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  static func number(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "" } ?? "" }
+
+  static func csvField(_ s: String) -> String {
+    s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+  }
+}

@@ -1,0 +1,154 @@
+import Distributed
+import Foundation
+
+/// What the sweep's coordinator hands out and collects: the scheduler of a sweep, or a test's
+/// list of jobs.
+public protocol WorkSource: AnyObject {
+  associatedtype Work: Codable
+  associatedtype Report: Codable
+  /// The next item for worker group `group` (0 is the coordinator's own group), or nil when
+  /// none can start now: everything is handed out, or the next round waits for results.
+  func next(group: Int) throws -> Work?
+  /// `work` starts on `group`, whose world ranks are `ranks`.
+  func started(_ work: Work, group: Int, ranks: [Int]) throws
+  /// `group` finished `work`.
+  func finished(_ work: Work, report: Report, group: Int) throws
+  /// True once nothing will ever be handed out again.
+  var isExhausted: Bool { get }
+}
+
+/// Dynamic dispatch of trials to worker groups: the world's ranks form groups of `groupSize`
+/// consecutive ranks (group g = ranks g*G ..< (g+1)*G); rank 0 coordinates AND trains with
+/// group 0. Whenever a group finishes, its leader (the group's first rank) sends the report to
+/// rank 0, which gives the group the next item at once, so fast trials never wait for slow
+/// ones. Rank 0 answers between its own training steps (`poll`), so coordination costs no core.
+///
+/// Waiting ranks poll with `receiveIfReady` and sleep between polls (50 µs growing to 2 ms):
+/// a blocking MPI receive would spin on a core that another rank's trial needs.
+///
+/// Messages: rank 0 -> every member of a group: `assign` (the item, or stop); a group's leader
+/// -> rank 0: `result` (the report). Each is JSON.
+public struct TrialDispatcher {
+  public let world: any Communicator
+  public let groupSize: Int
+  static let assignTag = 7101
+  static let resultTag = 7102
+
+  /// `groupSize` must divide the world's size (every group computes with the same rank count,
+  /// so every trial's result is that of `groupSize` ranks, whichever group ran it).
+  public init(world: any Communicator, groupSize: Int) throws {
+    guard groupSize >= 1, world.size % groupSize == 0 else {
+      throw DispatchError("--ranks-per-trial \(groupSize) must divide the number of ranks (\(world.size)): every trial then runs on the same number of ranks")
+    }
+    self.world = world
+    self.groupSize = groupSize
+  }
+
+  public var groupCount: Int { world.size / groupSize }
+  /// This rank's group.
+  public var group: Int { world.rank / groupSize }
+  public func ranks(ofGroup g: Int) -> [Int] { Array((g * groupSize)..<((g + 1) * groupSize)) }
+  /// Whether this rank reports its group's results.
+  public var isGroupLeader: Bool { world.rank % groupSize == 0 }
+
+  enum Assignment<Work: Codable>: Codable {
+    case work(Work)
+    case stop
+  }
+
+  /// Rank 0: hands out `source`'s items until it is exhausted and every group is idle, running
+  /// group 0's items itself through `run(work, poll)` (call `poll` often, e.g. every training
+  /// step: it collects reports and hands out items), then tells every rank to stop.
+  public func coordinate<S: WorkSource>(_ source: S, run: (S.Work, _ poll: () throws -> Void) throws -> S.Report) throws {
+    precondition(world.rank == 0, "coordinate runs on rank 0")
+    var running: [Int: S.Work] = [:]
+    let encoder = JSONEncoder(), decoder = JSONDecoder()
+
+    func assign(_ g: Int) throws -> Bool {
+      guard let work = try source.next(group: g) else { return false }
+      let message = [UInt8](try encoder.encode(Assignment.work(work)))
+      for r in ranks(ofGroup: g) where r != 0 { try world.send(message, to: r, tag: Self.assignTag) }
+      running[g] = work
+      try source.started(work, group: g, ranks: ranks(ofGroup: g))
+      return true
+    }
+    // Collects reports and keeps groups 1... busy; true if anything happened.
+    func pump() throws -> Bool {
+      var progress = false
+      while let (sourceRank, bytes) = try world.receiveIfReady(tag: Self.resultTag) {
+        let g = sourceRank / groupSize
+        guard let work = running.removeValue(forKey: g) else {
+          throw DispatchError("rank \(sourceRank) reported a result but group \(g) had no work")
+        }
+        let report: S.Report
+        do { report = try decoder.decode(S.Report.self, from: Data(bytes)) } catch {
+          throw DispatchError("the report of rank \(sourceRank) could not be read: \(error)")
+        }
+        try source.finished(work, report: report, group: g)
+        progress = true
+      }
+      for g in 1..<max(1, groupCount) where running[g] == nil {
+        guard try assign(g) else { break }
+        progress = true
+      }
+      return progress
+    }
+
+    var idle = Backoff()
+    while true {
+      if try pump() { idle.reset() }
+      if running[0] == nil, try assign(0) {
+        let report = try run(running[0]!) { _ = try pump() }
+        let work = running.removeValue(forKey: 0)!
+        try source.finished(work, report: report, group: 0)
+        idle.reset()
+        continue
+      }
+      if running.isEmpty {
+        if source.isExhausted { break }
+        // Nothing runs and nothing can start: a bug in the source, not a wait.
+        throw DispatchError("no trial is running and none can start, but the sweep is not over")
+      }
+      idle.wait()
+    }
+    let stop = [UInt8](try encoder.encode(Assignment<S.Work>.stop))
+    for r in 1..<world.size { try world.send(stop, to: r, tag: Self.assignTag) }
+  }
+
+  /// Ranks other than 0: runs every item rank 0 assigns to this rank's group until told to stop.
+  /// `run` returns the report (sent to rank 0 by the group's leader).
+  public func work<Work: Codable, Report: Codable>(_: Work.Type, run: (Work) throws -> Report) throws {
+    precondition(world.rank != 0, "rank 0 coordinates")
+    let encoder = JSONEncoder(), decoder = JSONDecoder()
+    var idle = Backoff()
+    while true {
+      guard let (_, bytes) = try world.receiveIfReady(tag: Self.assignTag) else {
+        idle.wait()
+        continue
+      }
+      idle.reset()
+      switch try decoder.decode(Assignment<Work>.self, from: Data(bytes)) {
+      case .stop:
+        return
+      case .work(let work):
+        let report = try run(work)
+        if isGroupLeader { try world.send([UInt8](try encoder.encode(report)), to: 0, tag: Self.resultTag) }
+      }
+    }
+  }
+}
+
+/// Sleeps between polls: 50 µs at first, doubling to 2 ms while nothing happens.
+struct Backoff {
+  var microseconds: UInt32 = 50
+  mutating func wait() {
+    usleep(microseconds)
+    microseconds = min(2000, microseconds * 2)
+  }
+  mutating func reset() { microseconds = 50 }
+}
+
+public struct DispatchError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,312 @@
+import ArgumentParser
+import Datasets
+import Distributed
+import DistributedMPI
+import Foundation
+import LinearAlgebra
+import NeuralNetwork
+import Search
+import Training
+
+struct Sweep: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run a hyperparameter sweep: grid, random, coarse-to-fine or successive halving, over every rank.",
+    discussion: """
+      SPEC is a YAML file (JSON works too); see examples/quick-sweep.yaml and README "Sweeps". Under mpirun, \
+      rank 0 coordinates and trains too; ranks form groups of --ranks-per-trial that each train one trial at a \
+      time, handed out as groups become free. Rank 0 keeps SWEEPDIR/sweep.sqlite: the spec, every trial's \
+      configuration, seed, status, per-epoch metrics, result, timings and ranks. --resume continues an \
+      interrupted sweep: finished trials are kept, running ones are run again, and the result is that of an \
+      uninterrupted sweep.
+      """)
+
+  @Argument(help: ArgumentHelp("The sweep spec (YAML or JSON).", valueName: "SPEC"))
+  var spec: String
+
+  @Option(help: ArgumentHelp("The sweep directory (database, CSV exports, the final run).", valueName: "SWEEPDIR"))
+  var out: String
+
+  @Flag(help: "Continue the sweep in SWEEPDIR (started with the same SPEC).")
+  var resume = false
+
+  @Option(help: ArgumentHelp("Ranks per trial: 1 trains one trial per rank; G > 1 trains each trial data-parallel over G ranks. Must divide the rank count.", valueName: "G"))
+  var ranksPerTrial = 1
+
+  @Option(help: "BLAS threads per rank (default: the node's cores divided by its ranks, at least 1).")
+  var blasThreads: Int?
+
+  @Option(name: .customShort("k"), help: "Rows of the best-configurations table printed at the end.")
+  var top = 3
+
+  @Flag(help: "Print only the final table.")
+  var quiet = false
+
+  func validate() throws {
+    guard ranksPerTrial >= 1 else { throw ValidationError("--ranks-per-trial must be >= 1, got \(ranksPerTrial)") }
+    if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
+    guard top >= 1 else { throw ValidationError("-k must be >= 1, got \(top)") }
+    let parsed = try loadSpec()
+    try SweepValidation.check(parsed, file: spec)
+    if Launch.isPrintingRank() {
+      let exists = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName))
+      if resume && !exists { throw ValidationError("--resume: \(out) holds no sweep (no \(SweepStore.fileName)); run without --resume to start one") }
+      if !resume && exists { throw ValidationError("--out \(out) already holds a sweep; pass --resume to continue it, or choose another --out") }
+    }
+  }
+
+  func loadSpec() throws -> SweepSpec {
+    do { return try SweepSpec.load(path: spec) } catch { throw ValidationError("\(error)") }
+  }
+
+  func run() throws {
+    let launch = try Launch.start()
+    do {
+      try sweep(launch: launch)
+    } catch {
+      launch.abortIfDistributed(error, command: "dptrain sweep")
+      throw error
+    }
+    launch.finalize()
+  }
+
+  func sweep(launch: Launch) throws {
+    let world = launch.communicator
+    let dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
+    BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
+    // Trials of one rank need no communicator; groups of several are split from the world.
+    let group: any Communicator = ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
+    let runner = TrialRunner(group: group, sweepDirectory: out, isolateFailures: ranksPerTrial == 1)
+    guard world.rank == 0 else {
+      try dispatcher.work(TrialWork.self) { try runner.run($0, poll: nil) }
+      return
+    }
+
+    let parsed = try loadSpec()
+    let store = try SweepStore(directory: out, create: !resume)
+    if resume {
+      guard let header = try store.header() else { throw CommandError("\(store.path): the sweep has no header row; start a new sweep") }
+      guard header.spec == parsed else {
+        throw CommandError("\(spec) is not the spec \(out) was started with (\(header.specFile)); resume with that spec, or start a new sweep in another --out")
+      }
+      let requeued = try store.resume(ranks: world.size, ranksPerTrial: ranksPerTrial)
+      if !quiet { print("resuming \(out): \(requeued) interrupted trial(s) queued again") }
+    } else {
+      let text = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
+      try store.writeHeader(spec: parsed, specFile: spec, specText: text, ranks: world.size, ranksPerTrial: ranksPerTrial)
+    }
+    let scheduler = try SweepScheduler(spec: parsed, store: store)
+    let console = SweepConsole(spec: parsed, quiet: quiet, groups: dispatcher.groupCount)
+    scheduler.onRound = { console.round($0) }
+    scheduler.onStart = { console.started($0, ranks: $1) }
+    scheduler.onFinish = { console.finished($0, report: $1) }
+    if !quiet {
+      print("dptrain sweep: \(spec) -> \(out)/\(SweepStore.fileName); \(world.size) rank(s) in \(dispatcher.groupCount) group(s) of \(ranksPerTrial), \(BLAS.threads) BLAS thread(s) per rank")
+    }
+    let started = Date()
+    do {
+      try dispatcher.coordinate(scheduler) { work, poll in try withoutActuallyEscaping(poll) { try runner.run(work, poll: $0) } }
+    } catch {
+      try? store.setStatus("interrupted")
+      throw error
+    }
+    try store.setStatus("finished")
+    let summary = try SweepSummary(store: store)
+    try summary.trialsCSV().write(toFile: (out as NSString).appendingPathComponent("trials.csv"), atomically: true, encoding: .utf8)
+    try summary.configurationsCSV().write(toFile: (out as NSString).appendingPathComponent("configurations.csv"), atomically: true, encoding: .utf8)
+    print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
+    print(summary.table(top: top))
+    if let final = summary.final { print(summary.finalDescription(final)) }
+  }
+}
+
+/// Runs trials on this rank's group: parses the trial's `train` options exactly as
+/// `dptrain train` does, trains, and reports. Data sets are loaded once per (data,
+/// validation, train limit) and kept.
+final class TrialRunner {
+  let group: any Communicator
+  let sweepDirectory: String
+  /// One rank per trial: a failing trial is reported as failed and the sweep goes on. Groups of
+  /// several ranks: errors inside training end the job (a rank cannot leave its group's
+  /// collectives halfway), while errors before training (options, data) are the same on every
+  /// rank of the group and are reported.
+  let isolateFailures: Bool
+  var data: [String: DatasetSplits] = [:]
+
+  init(group: any Communicator, sweepDirectory: String, isolateFailures: Bool) {
+    self.group = group
+    self.sweepDirectory = sweepDirectory
+    self.isolateFailures = isolateFailures
+  }
+
+  func run(_ work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
+    let command: Train
+    let splits: DatasetSplits
+    do {
+      command = try Train.parse(work.arguments)
+      splits = try load(command.dataOptions)
+    } catch {
+      return .failed(Train.message(for: error))
+    }
+    do {
+      switch Precision(rawValue: command.precision)! {
+      case .float: return try trial(Float.self, command: command, data: splits, work: work, poll: poll)
+      case .double: return try trial(Double.self, command: command, data: splits, work: work, poll: poll)
+      }
+    } catch let error as ValidationError {
+      return .failed(error.message)
+    } catch {
+      if isolateFailures { return .failed("\(error)") }
+      throw error
+    }
+  }
+
+  func load(_ options: DataOptions) throws -> DatasetSplits {
+    let key = "\(options.data)|\(options.validation)|\(options.trainLimit.map(String.init) ?? "")"
+    if let splits = data[key] { return splits }
+    let splits = try options.load()
+    data[key] = splits
+    return splits
+  }
+
+  func trial<T: Real>(_: T.Type, command: Train, data: DatasetSplits, work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
+    if let threads = command.blasThreads { BLAS.setThreads(threads) }
+    let configuration = try command.resolvedConfiguration(data: data, communicator: group)
+    let (model, normalization) = try command.initialModel(T.self, configuration: configuration, data: data, isRoot: group.rank == 0)
+    let trainer = Trainer<T>(
+      configuration: configuration, model: model, train: data.train, validation: data.validation,
+      normalization: normalization, communicator: group)
+    let observer = PollingObserver(poll: poll)
+    let result: TrainingResult
+    do {
+      result = try trainer.run(observer: observer)
+    } catch TrainingError.diverged(let step, _) {
+      return TrialReport(
+        status: .diverged, metrics: trainer.metrics.map(EpochMetrics.init), divergedAtStep: step, steps: trainer.step,
+        trainSeconds: 0, samplesPerSecond: 0)
+    }
+    if let error = observer.pollError { throw error }
+    var report = TrialReport(
+      status: .finished, metrics: result.metrics.map(EpochMetrics.init), steps: result.steps, trainSeconds: result.trainSeconds,
+      samplesPerSecond: result.samplesPerSecond)
+    if work.isFinal && group.rank == 0 {
+      let test = try trainer.evaluate(data.test)
+      report.testAccuracy = test.accuracy
+      report.testLoss = test.loss
+      let directory = try RunDirectory(path: (sweepDirectory as NSString).appendingPathComponent("final"), configuration: configuration)
+      for row in result.metrics { try directory.append(row) }
+      try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
+      try directory.writeSummary(RunSummary(
+        status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
+        ranks: group.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
+        communicationSeconds: group.size > 1 ? result.communicationSeconds : nil))
+    }
+    return report
+  }
+}
+
+/// Lets rank 0 serve the other groups between its own training steps.
+final class PollingObserver: TrainingObserver {
+  let poll: (() throws -> Void)?
+  var pollError: (any Error)?
+  init(poll: (() throws -> Void)?) { self.poll = poll }
+  func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {
+    guard let poll, pollError == nil else { return }
+    do { try poll() } catch { pollError = error }
+  }
+  func trainingDidEvaluate(_ row: MetricsRow) {}
+}
+
+extension EpochMetrics {
+  init(_ row: MetricsRow) {
+    self.init(
+      step: row.step, epoch: row.epoch, eta: row.eta, trainCost: row.train.cost, trainLoss: row.train.loss, trainAccuracy: row.train.accuracy,
+      valCost: row.validation?.cost, valLoss: row.validation?.loss, valAccuracy: row.validation?.accuracy)
+  }
+}
+
+/// Checks a spec against `dptrain train`'s own validation before any work starts: the base
+/// options alone, and with the searched parameters at the ends of their ranges (and every
+/// choice), so that a typo or an impossible value is named at once, not in trial 37.
+enum SweepValidation {
+  static func check(_ spec: SweepSpec, file: String) throws {
+    if let v = spec.base["validation"], v.description == "0" {
+      throw ValidationError("\(file): base.validation: a sweep ranks trials by validation metrics; expected a validation split > 0")
+    }
+    func attempt(_ parameters: ParameterSet, overrides: [String: ParameterValue] = [:], field: String) throws {
+      let arguments: [String]
+      do {
+        arguments = try TrainArguments.make(
+          base: spec.base, overrides: overrides, parameters: parameters, searchOrder: spec.parameters.map(\.name),
+          budget: nil, unit: spec.budgetUnit, seed: spec.seed)
+      } catch {
+        throw ValidationError("\(file): \(field): \(error)")
+      }
+      do { _ = try Train.parse(arguments) } catch {
+        throw ValidationError("\(file): \(field): \(Train.message(for: error)) (trial options: \(arguments.joined(separator: " ")))")
+      }
+    }
+    try attempt([:], field: "base")
+    let ends = spec.parameters.map { p -> [ParameterValue] in
+      switch p.domain {
+      case .logUniform(let lo, let hi), .uniform(let lo, let hi): [.number(lo), .number(hi)]
+      case .intUniform(let lo, let hi): [.integer(lo), .integer(hi)]
+      case .choice(let values), .grid(let values): values
+      }
+    }
+    let low = Dictionary(uniqueKeysWithValues: zip(spec.parameters.map(\.name), ends.map { $0.first! }))
+    let high = Dictionary(uniqueKeysWithValues: zip(spec.parameters.map(\.name), ends.map { $0.last! }))
+    try attempt(low, field: "search (every parameter at its low end)")
+    try attempt(high, field: "search (every parameter at its high end)")
+    for (p, values) in zip(spec.parameters, ends) {
+      for v in values {
+        var parameters = low
+        parameters[p.name] = v
+        try attempt(parameters, field: "search.\(p.name) = \(v)")
+      }
+    }
+    if let final = spec.final { try attempt(low, overrides: final, field: "final") }
+  }
+}
+
+/// Rank 0's lines: one per round and one per finished trial, with the best so far.
+final class SweepConsole {
+  let spec: SweepSpec
+  let quiet: Bool
+  let groups: Int
+  var done = 0, planned = 0
+  var best: (score: Double, id: Int)?
+
+  init(spec: SweepSpec, quiet: Bool, groups: Int) {
+    self.spec = spec
+    self.quiet = quiet
+    self.groups = groups
+  }
+
+  func round(_ round: Round) {
+    planned += round.configurations.count * spec.repeats
+    guard !quiet else { return }
+    print("round \(round.index + 1): \(round.label), \(round.configurations.count) configuration(s) x \(spec.repeats) repeat(s)")
+  }
+
+  func started(_ trial: TrialRecord, ranks: [Int]) {}
+
+  func finished(_ trial: TrialRecord, report: TrialReport) {
+    done += 1
+    let value = report.metrics.last?.value(of: spec.metric)
+    if report.status == .finished, let value, value.isFinite, best.map({ spec.metric.score(value) > $0.score }) ?? true {
+      best = (spec.metric.score(value), trial.id)
+    }
+    guard !quiet else { return }
+    let outcome: String =
+      switch report.status {
+      case .finished: value.map { String(format: "%@ %.4f", spec.metric.rawValue, $0) } ?? "finished"
+      case .diverged: "diverged at step \(report.divergedAtStep ?? 0)"
+      default: "failed: \(report.error ?? "?")"
+      }
+    let parameters = SweepSummary.describe(trial.parameters, order: spec.parameters.map(\.name))
+    let bestText = best.map { String(format: "best %.4f (#%d)", spec.metric.higherIsBetter ? $0.score : -$0.score, $0.id) } ?? ""
+    let label = trial.round == TrialRecord.finalRound ? "final" : "#\(trial.id)"
+    let test = report.testAccuracy.map { String(format: ", test accuracy %.4f", $0) } ?? ""
+    print(String(format: "[%d/%d] %@ %@%@  (%@; %.1fs)  %@", done, max(planned, done), label, outcome, test, parameters, report.trainSeconds, bestText))
+  }
+}

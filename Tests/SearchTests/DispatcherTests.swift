@@ -1,0 +1,97 @@
+import Distributed
+import Foundation
+import Search
+import Testing
+
+/// Jobs in rounds: round r+1 is handed out only after every job of round r reported, as the
+/// sweep's rounds are. Records who ran what.
+final class RoundJobs: WorkSource, @unchecked Sendable {
+  struct Job: Codable, Equatable { var id: Int; var sleepMicroseconds: UInt32 }
+  struct Report: Codable, Equatable { var id: Int; var doubled: Int; var rank: Int }
+  let rounds: [[Job]]
+  var round = 0
+  var queue: [Job]
+  var outstanding = 0
+  var reports: [Report] = []
+  var startedGroups: [Int: Int] = [:]
+  /// Jobs handed out while a job of an earlier round was still outstanding (must stay 0).
+  var barrierViolations = 0
+  var jobRound: [Int: Int] = [:]
+
+  init(rounds: [[Job]]) {
+    self.rounds = rounds
+    queue = rounds[0]
+    for (r, jobs) in rounds.enumerated() { for j in jobs { jobRound[j.id] = r } }
+  }
+
+  func next(group: Int) throws -> Job? {
+    if queue.isEmpty, outstanding == 0, round + 1 < rounds.count {
+      round += 1
+      queue = rounds[round]
+    }
+    guard !queue.isEmpty else { return nil }
+    let job = queue.removeFirst()
+    outstanding += 1
+    return job
+  }
+  func started(_ work: Job, group: Int, ranks: [Int]) throws { startedGroups[work.id] = group }
+  func finished(_ work: Job, report: Report, group: Int) throws {
+    outstanding -= 1
+    reports.append(report)
+  }
+  var isExhausted: Bool { queue.isEmpty && outstanding == 0 && round + 1 >= rounds.count }
+}
+
+@Suite("Trial dispatch over a communicator")
+struct DispatcherTests {
+  static func run(size: Int, groupSize: Int, rounds: [[RoundJobs.Job]]) throws -> RoundJobs {
+    let source = RoundJobs(rounds: rounds)
+    _ = try InProcessGroup.run(size: size) { world in
+      let dispatcher = try TrialDispatcher(world: world, groupSize: groupSize)
+      let group = try world.split(color: dispatcher.group, key: world.rank)
+      func execute(_ job: RoundJobs.Job) throws -> RoundJobs.Report {
+        usleep(job.sleepMicroseconds)
+        // Every member of the group takes part, as in a data-parallel trial.
+        let total = try group.broadcast(Double(job.id), root: 0)
+        return RoundJobs.Report(id: Int(total), doubled: 2 * job.id, rank: world.rank)
+      }
+      if world.rank == 0 {
+        try dispatcher.coordinate(source) { job, poll in
+          try poll()
+          return try execute(job)
+        }
+      } else {
+        try dispatcher.work(RoundJobs.Job.self) { try execute($0) }
+      }
+    }
+    return source
+  }
+
+  @Test("every job runs exactly once, on every group, and rounds wait for each other", arguments: [(1, 1), (3, 1), (4, 2), (4, 1)])
+  func everyJobOnce(size: Int, groupSize: Int) throws {
+    var id = 0
+    let rounds = [12, 5, 1, 7].map { n in
+      (0..<n).map { i -> RoundJobs.Job in
+        id += 1
+        // Uneven durations, so that dynamic hand-out matters.
+        return RoundJobs.Job(id: id, sleepMicroseconds: UInt32(200 + (i % 3) * 1500))
+      }
+    }
+    let source = try Self.run(size: size, groupSize: groupSize, rounds: rounds)
+    #expect(source.reports.map(\.id).sorted() == Array(1...id))
+    #expect(source.reports.allSatisfy { $0.doubled == 2 * $0.id })
+    // Leaders report: ranks that are multiples of the group size.
+    #expect(source.reports.allSatisfy { $0.rank % groupSize == 0 })
+    #expect(Set(source.startedGroups.values) == Set(0..<(size / groupSize)))
+    // Reports of round r all arrive before any of round r+1.
+    let order = source.reports.map { source.jobRound[$0.id]! }
+    #expect(order == order.sorted())
+  }
+
+  @Test("a group size that does not divide the ranks is refused, naming the flag")
+  func groupSizeMustDivide() throws {
+    let world = InProcessGroup.make(size: 3)[0]
+    #expect(throws: DispatchError.self) { try TrialDispatcher(world: world, groupSize: 2) }
+    do { _ = try TrialDispatcher(world: world, groupSize: 2) } catch { #expect("\(error)".contains("--ranks-per-trial")) }
+  }
+}

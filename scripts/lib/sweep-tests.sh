@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Sweep checks with the release binary, as one process and under real mpirun. Usage:
+# sweep-tests.sh PATH/TO/dptrain. Prints one line per check and "N passed, N failed"; exits 1
+# if any failed.
+set -uo pipefail
+DPTRAIN="$1"
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
+MPIRUN=(mpirun --oversubscribe --bind-to none)
+source "$here/checks.sh"
+CHECK_FIGURES="trials in|^1 |killed after|resumed:"
+
+# sql DB QUERY: prints the rows, '|'-separated
+sql() {
+  python3 - "$1" "$2" <<'PY'
+import sqlite3, sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]):
+    print('|'.join('' if v is None else str(v) for v in row))
+PY
+}
+
+# A small random search: 6 trials of 784-20-10, 1 epoch on 2,000 samples.
+cat > "$work/small.yaml" <<'EOF'
+seed: 3
+base: { hidden: "20", train-limit: 2000, validation: 500, epochs: 1, batch-size: 50 }
+search:
+  eta: { log_uniform: [1.0e-3, 5.0e-2] }
+  lambda: { log_uniform: [1.0e-6, 1.0e-2] }
+strategy: { kind: random, trials: 6 }
+EOF
+
+echo "==> sweeps"
+
+# matches_train DB TRIAL RANKS: the trial's stored metrics equal those of `dptrain train` with the
+# stored options (on RANKS ranks), to the last digit.
+matches_train() {
+  local db="$1" id="$2" ranks="$3"
+  local args
+  args="$(sql "$db" "SELECT arguments_json FROM trial WHERE id = $id" | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')"
+  mapfile -t argv <<<"$args"
+  local out="$work/train-$id-$ranks"
+  if [ "$ranks" -eq 1 ]; then
+    "$DPTRAIN" train "${argv[@]}" --blas-threads 1 --quiet --out "$out" >/dev/null
+  else
+    "${MPIRUN[@]}" -np "$ranks" "$DPTRAIN" train "${argv[@]}" --blas-threads 1 --quiet --out "$out" >/dev/null
+  fi
+  python3 - "$db" "$id" "$out/metrics.csv" <<'PY'
+import csv, sqlite3, sys
+db, tid, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+stored = sqlite3.connect(db).execute(
+    "SELECT step, train_cost, train_accuracy, val_cost, val_loss, val_accuracy FROM trial_metric WHERE trial = ? ORDER BY step", (tid,)).fetchall()
+rows = list(csv.DictReader(open(path)))
+mine = [(int(r['step']), float(r['train_cost']), float(r['train_accuracy']), float(r['val_cost']), float(r['val_loss']), float(r['val_accuracy'])) for r in rows]
+assert stored, 'no metrics stored for trial %d' % tid
+for a, b in zip(stored, mine):
+    # metrics.csv prints %.6g-style figures: compare as printed
+    assert a[0] == b[0], (a, b)
+    for x, y in zip(a[1:], b[1:]):
+        assert abs(x - y) <= 5e-6 * max(1, abs(y)), ('trial %d differs from dptrain train' % tid, a, b)
+assert len(stored) == len(mine), (len(stored), len(mine))
+print('trial %d = dptrain train: %d metrics rows, val_accuracy %s' % (tid, len(mine), mine[-1][5]))
+PY
+}
+
+d3="$work/np3"
+check "mpirun -np 3 sweep: every trial finishes, on several ranks" bash -c "
+  ${MPIRUN[*]} -np 3 '$DPTRAIN' sweep '$work/small.yaml' --out '$d3' > '$work/np3.txt' 2>&1 || { cat '$work/np3.txt'; exit 1; }
+  cat '$work/np3.txt'
+  test \"\$(python3 -c \"import sqlite3; print(sqlite3.connect('$d3/sweep.sqlite').execute(\\\"SELECT count(*) FROM trial WHERE status = 'finished'\\\").fetchone()[0])\")\" = 6
+  test \"\$(python3 -c \"import sqlite3; print(len(set(r[0] for r in sqlite3.connect('$d3/sweep.sqlite').execute('SELECT ranks FROM trial'))))\")\" -ge 2"
+for id in 1 4; do
+  check "trial $id of the 3-rank sweep = dptrain train with its options and seed" matches_train "$d3/sweep.sqlite" "$id" 1
+done
+check "the same sweep on one process gives the same table" bash -c "
+  '$DPTRAIN' sweep '$work/small.yaml' --out '$work/np1' --quiet > /dev/null &&
+  diff <('$DPTRAIN' top '$d3' -k 6) <('$DPTRAIN' top '$work/np1' -k 6)"
+
+check "sweep --ranks-per-trial 2 on 4 ranks: two groups of 2 ranks train the trials" bash -c "
+  ${MPIRUN[*]} -np 4 '$DPTRAIN' sweep '$work/small.yaml' --out '$work/g2' --ranks-per-trial 2 > '$work/g2.txt' 2>&1 || { cat '$work/g2.txt'; exit 1; }
+  grep -q '2 group(s) of 2' '$work/g2.txt'
+  test \"\$(python3 -c \"import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect('$work/g2/sweep.sqlite').execute('SELECT ranks FROM trial'))))\")\" = \"['0,1', '2,3']\""
+check "a trial of the 2-rank groups = dptrain train on 2 ranks with its options and seed" matches_train "$work/g2/sweep.sqlite" 2 2
+check "--ranks-per-trial that does not divide the ranks: error naming the flag" bash -c "
+  ! ${MPIRUN[*]} -np 3 '$DPTRAIN' sweep '$work/small.yaml' --out '$work/bad-g' --ranks-per-trial 2 > '$work/bad-g.txt' 2>&1
+  grep -q -- '--ranks-per-trial 2 must divide' '$work/bad-g.txt'"
+
+# Diverged and failed trials are recorded; the sweep goes on.
+cat > "$work/faulty.yaml" <<'EOF'
+seed: 1
+base: { hidden: "20", train-limit: 2000, validation: 500, epochs: 1, momentum: 0.9 }
+search:
+  eta: { grid: [0.01, 1.0e+6] }
+  batch-size: { grid: [100, 5000] }
+strategy: grid
+EOF
+check "a diverged trial and a failed trial are recorded, and the sweep goes on" bash -c "
+  ${MPIRUN[*]} -np 2 '$DPTRAIN' sweep '$work/faulty.yaml' --out '$work/faulty' > '$work/faulty.txt' 2>&1 || { cat '$work/faulty.txt'; exit 1; }
+  cat '$work/faulty.txt'
+  test \"\$(python3 -c \"import sqlite3; print(sorted(r[0] for r in sqlite3.connect('$work/faulty/sweep.sqlite').execute('SELECT status FROM trial')))\")\" = \"['diverged', 'failed', 'failed', 'finished']\"
+  python3 -c \"import sqlite3; e = sqlite3.connect('$work/faulty/sweep.sqlite').execute(\\\"SELECT error FROM trial WHERE status = 'failed'\\\").fetchone()[0]; print(e); assert 'batch-size 5000' in e\"
+  python3 -c \"import sqlite3; s = sqlite3.connect('$work/faulty/sweep.sqlite').execute(\\\"SELECT diverged_at_step FROM trial WHERE status = 'diverged'\\\").fetchone()[0]; assert s >= 1\""
+
+# Kill half-way, resume: nothing finished runs again, and the table is an uninterrupted run's.
+cat > "$work/resume.yaml" <<'EOF'
+seed: 5
+base: { hidden: "50", train-limit: 6000, validation: 1000, epochs: 2, batch-size: 50 }
+search:
+  eta: { log_uniform: [1.0e-3, 5.0e-2] }
+  lambda: { log_uniform: [1.0e-6, 1.0e-2] }
+strategy: { kind: coarse-to-fine, stages: 2, trials: 6, top_k: 2 }
+final: { validation: 1000, epochs: 1 }
+EOF
+# kill_and_resume LAUNCHER...: starts the sweep, kills it (SIGKILL) once 4 trials are done,
+# resumes it with the same launcher, and compares with an uninterrupted one-process sweep.
+kill_and_resume() {
+  local dir="$work/resume-$#"
+  rm -rf "$dir"
+  "$@" "$DPTRAIN" sweep "$work/resume.yaml" --out "$dir" > "$work/killed.txt" 2>&1 &
+  local pid=$!
+  for _ in $(seq 600); do
+    sleep 0.05
+    [ -f "$dir/sweep.sqlite" ] || continue
+    n="$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status = 'finished'" 2>/dev/null || echo 0)"
+    [ "${n:-0}" -ge 4 ] && break
+  done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  pkill -9 -f "sweep $work/resume.yaml" 2>/dev/null
+  sleep 0.2
+  local before
+  before="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE status = 'finished' ORDER BY id")"
+  echo "killed after $(wc -l <<<"$before") finished trial(s)"
+  [ "$(wc -l <<<"$before")" -ge 4 ] || return 1
+  sql "$dir/sweep.sqlite" "SELECT status FROM trial" | grep -qE "queued|running" || { echo "the sweep ended before the kill"; return 1; }
+  "$@" "$DPTRAIN" sweep "$work/resume.yaml" --out "$dir" --resume > "$work/resumed.txt" 2>&1 || { cat "$work/resumed.txt"; return 1; }
+  grep -E "resuming" "$work/resumed.txt" | sed 's/^/resumed: /'
+  # Every trial finished before the kill is untouched: same finish time, one attempt.
+  local after
+  after="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE id IN ($(cut -d'|' -f1 <<<"$before" | paste -sd,)) ORDER BY id")"
+  [ "$before" = "$after" ] || { echo "finished trials changed on resume:"; diff <(echo "$before") <(echo "$after"); return 1; }
+  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status != 'finished'")" = 0 ] || return 1
+  [ -f "$work/uninterrupted/sweep.sqlite" ] || "$DPTRAIN" sweep "$work/resume.yaml" --out "$work/uninterrupted" --quiet > /dev/null
+  diff <("$DPTRAIN" top "$dir" -k 12) <("$DPTRAIN" top "$work/uninterrupted" -k 12)
+}
+check "kill -9 a one-process sweep half-way, resume: no finished trial re-run, the table of an uninterrupted sweep" kill_and_resume env
+check "kill -9 mpirun -np 2 half-way, resume: no finished trial re-run, the table of an uninterrupted sweep" kill_and_resume "${MPIRUN[@]}" -np 2
+
+check "--resume with another spec is refused, naming both" bash -c "
+  ! '$DPTRAIN' sweep '$work/small.yaml' --out '$work/uninterrupted' --resume > '$work/other.txt' 2>&1
+  grep -q 'is not the spec' '$work/other.txt'"
+check "a second sweep into the same --out is refused" bash -c "
+  ! '$DPTRAIN' sweep '$work/resume.yaml' --out '$work/uninterrupted' > '$work/again.txt' 2>&1
+  grep -q 'already holds a sweep' '$work/again.txt'"
+check "sweep-status: counts by status, rounds, best so far; --csv exports every trial" bash -c "
+  '$DPTRAIN' sweep-status '$work/uninterrupted' --csv '$work/trials.csv' > '$work/status.txt'
+  cat '$work/status.txt'
+  grep -q '^trials: 0 queued, 0 running, 12 finished, 0 diverged, 0 failed' '$work/status.txt'
+  grep -q 'round 2 (stage 2 of 2): 6/6 done' '$work/status.txt'
+  grep -q '^best so far: val_accuracy 0\.' '$work/status.txt'
+  test \$(wc -l < '$work/trials.csv') -eq 14"
+check "top -k 3 prints 3 ranked rows and the final run's test accuracy; --csv writes them" bash -c "
+  '$DPTRAIN' top '$work/uninterrupted' -k 3 --csv '$work/top.csv' > '$work/top.txt'
+  cat '$work/top.txt'
+  grep -qE '^3 ' '$work/top.txt' && ! grep -qE '^4 ' '$work/top.txt'
+  grep -q 'final run.*test accuracy 0\.[0-9]' '$work/top.txt'
+  test \$(wc -l < '$work/top.csv') -eq 4"
+check "spec errors name the field" bash -c "
+  printf 'base: { hidden: \"20\" }\nsearch:\n  eta: { log_uniform: [0.1, 0.01] }\nstrategy: { kind: random, trials: 2 }\n' > '$work/bad.yaml'
+  ! '$DPTRAIN' sweep '$work/bad.yaml' --out '$work/bad' > '$work/bad.txt' 2>&1
+  cat '$work/bad.txt'; grep -q 'search.eta' '$work/bad.txt'
+  printf 'base: { hidden: \"20\", momentum: 1.5 }\nsearch:\n  eta: { log_uniform: [0.001, 0.01] }\nstrategy: { kind: random, trials: 2 }\n' > '$work/bad2.yaml'
+  ! '$DPTRAIN' sweep '$work/bad2.yaml' --out '$work/bad2' > '$work/bad2.txt' 2>&1
+  cat '$work/bad2.txt'; grep -q 'base.*--momentum' '$work/bad2.txt'
+  test ! -e '$work/bad2'"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
