@@ -36,7 +36,8 @@ public struct DatasetSplits: Sendable {
 
   /// Loads `source`, carves the validation set, applies `trainLimit` (first N training
   /// samples, N > 0; a limit above the training count keeps them all) and fits the
-  /// normalization on the resulting training set.
+  /// normalization on the resulting training set. `includeTest: false` leaves the test set
+  /// empty, unread (sweep trials rank by validation and never look at it).
   ///
   /// `fashionMNISTDirectory` is where `.fashionMNIST` is read from (injectable for tests).
   /// Errors: any file error (`DatasetError` naming the file); `--validation` when `n` is
@@ -48,7 +49,7 @@ public struct DatasetSplits: Sendable {
   /// the validation and test sets.
   public static func load(
     _ source: DataSource, validation: ValidationSplit = .default, trainLimit: Int? = nil,
-    fashionMNISTDirectory: String = DataSource.defaultFashionMNISTDirectory
+    includeTest: Bool = true, fashionMNISTDirectory: String = DataSource.defaultFashionMNISTDirectory
   ) throws -> DatasetSplits {
     if let trainLimit, trainLimit <= 0 {
       throw DatasetError(.invalidOption, option: "--train-limit", "\(trainLimit): expected a number of samples > 0")
@@ -78,9 +79,12 @@ public struct DatasetSplits: Sendable {
         imagesPath: idxFile(directory, "train", "images", "idx3"),
         labelsPath: idxFile(directory, "train", "labels", "idx1"))
       valid = try carve(&train, validation)
-      test = try IDX.readImageSet(
-        imagesPath: idxFile(directory, "t10k", "images", "idx3"),
-        labelsPath: idxFile(directory, "t10k", "labels", "idx1"))
+      test =
+        includeTest
+        ? try IDX.readImageSet(
+          imagesPath: idxFile(directory, "t10k", "images", "idx3"),
+          labelsPath: idxFile(directory, "t10k", "labels", "idx1"))
+        : .empty(shape: train.shape, classes: train.classes)
       location = directory
 
     case .cifar10(let given):
@@ -95,7 +99,7 @@ public struct DatasetSplits: Sendable {
         train = try CIFAR10.read(paths: CIFAR10.trainingFiles.map(path))
         valid = try carve(&train, validation)
       }
-      test = try CIFAR10.read(path: path(CIFAR10.testFile))
+      test = includeTest ? try CIFAR10.read(path: path(CIFAR10.testFile)) : .empty(shape: train.shape, classes: train.classes)
       location = directory
     }
 

@@ -43,8 +43,8 @@ public struct MLP<T: Real> {
     let stateLayout = architecture.stateLayout()
     self.layout = layout
     self.stateLayout = stateLayout
-    parameters = [T](repeating: 0, count: layout.count)
-    state = [T](repeating: 0, count: stateLayout.count)
+    parameters = .zeros(layout.count)
+    state = .zeros(stateLayout.count)
     let s = architecture.sizes
     layers = (1...architecture.layerCount).map { l in
       LayerOffsets(

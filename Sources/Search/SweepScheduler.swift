@@ -32,9 +32,13 @@ public final class SweepScheduler: WorkSource {
 
   enum FinalState { case notWanted, notStarted, queued, done }
 
-  public init(spec: SweepSpec, store: SweepStore) throws {
+  /// BLAS threads of the ranks, written into every new trial's options (see `TrainArguments`).
+  public let blasThreads: Int?
+
+  public init(spec: SweepSpec, store: SweepStore, blasThreads: Int? = nil) throws {
     self.spec = spec
     self.store = store
+    self.blasThreads = blasThreads
     planner = SweepPlanner(spec: spec)
     let trials = try store.trials()
     nextID = (trials.map(\.id).max() ?? 0) + 1
@@ -81,7 +85,7 @@ public final class SweepScheduler: WorkSource {
       let seed = spec.seed &+ UInt64(r)
       let arguments = try TrainArguments.make(
         base: spec.base, overrides: overrides, parameters: c.parameters, searchOrder: spec.parameters.map(\.name),
-        budget: c.budget, unit: spec.budgetUnit, seed: seed)
+        budget: c.budget, unit: spec.budgetUnit, seed: seed, blasThreads: blasThreads)
       defer { nextID += 1 }
       return TrialRecord(id: nextID, round: round, key: c.key, repeatIndex: r, seed: seed, parameters: c.parameters, budget: c.budget, arguments: arguments)
     }
@@ -111,7 +115,7 @@ public final class SweepScheduler: WorkSource {
       if let overrides = spec.final, overrides.keys.contains(where: { ["epochs", "cycles", "max-steps"].contains($0) }) {
         final.arguments = try TrainArguments.make(
           base: spec.base, overrides: overrides, parameters: configuration.parameters, searchOrder: spec.parameters.map(\.name),
-          budget: nil, unit: spec.budgetUnit, seed: spec.seed)
+          budget: nil, unit: spec.budgetUnit, seed: spec.seed, blasThreads: blasThreads)
       }
       try store.insert(round: nil, trials: [final])
       finalState = .queued

@@ -86,17 +86,26 @@ public struct SweepSummary: Sendable {
   public func table(top k: Int) -> String {
     let spec = header.spec
     let names = spec.parameters.map(\.name)
-    var rows: [[String]] = [["rank", spec.metric.rawValue, "std", "n"] + names + ["budget", "round", "trials", "status"]]
+    // Columns that say nothing are left out: std and n with one repeat, budget without one.
+    let repeats = spec.repeats > 1
+    let budgets = ranked.contains { $0.budget != nil }
+    var rows: [[String]] = []
+    var head = ["rank", spec.metric.rawValue]
+    if repeats { head += ["std", "n"] }
+    head += names
+    if budgets { head.append(spec.budgetUnit.rawValue) }
+    rows.append(head + ["round", "trials", "status"])
     for (i, c) in top(k).enumerated() {
-      let mean: String = c.mean.map { String(format: "%.4f", $0) } ?? "-"
-      let std: String = c.std.map { String(format: "%.4f", $0) } ?? "-"
-      var row: [String] = ["\(i + 1)", mean, std, "\(c.values.count)/\(c.trials.count)"]
+      var row: [String] = ["\(i + 1)", c.mean.map { String(format: "%.4f", $0) } ?? "-"]
+      if repeats { row += [c.std.map { String(format: "%.4f", $0) } ?? "-", "\(c.values.count)/\(c.trials.count)"] }
       row += names.map { c.parameters[$0].map(Self.format) ?? "-" }
+      if budgets { row.append(c.budget.map(String.init) ?? "-") }
       let ids: String = c.trials.map { "#\($0.id)" }.joined(separator: ",")
-      row += [c.budget.map(String.init) ?? "-", c.roundLabel, ids, c.status]
+      row += [c.roundLabel, ids, c.status]
       rows.append(row)
     }
-    let title = "top \(min(k, ranked.count)) of \(ranked.count) configuration(s) by \(spec.metric.rawValue) (mean over repeats; std needs 2+)"
+    let over = repeats ? " (mean and sample std over \(spec.repeats) repeats)" : ""
+    let title = "top \(min(k, ranked.count)) of \(ranked.count) configuration(s) by \(spec.metric.rawValue)\(over)"
     return title + "\n" + Self.align(rows)
   }
 

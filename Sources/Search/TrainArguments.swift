@@ -6,7 +6,9 @@
 /// - `eta-min`, `eta-max` and `n-s` are the parts of `--cyclical ETA_MIN,ETA_MAX[,N_S]`: a searched
 ///   part replaces that part of the base's `cyclical` (or of the base's own `eta-min`...).
 /// - Order: the base's options by name, then the searched ones in spec order, then the budget
-///   (`--epochs B` or `--cycles B`), then `--seed`.
+///   (`--epochs B` or `--cycles B`), then `--seed`, then `--blas-threads` unless the base sets it
+///   (OpenBLAS rounds differently with another thread count, so the command that reproduces a
+///   trial to the last bit names it).
 public enum TrainArguments {
   /// Options a sweep sets itself, or that would make trials write where they should not.
   public static let reserved: Set<String> = ["seed", "out", "quiet", "verbose", "resume", "log-format"]
@@ -16,7 +18,7 @@ public enum TrainArguments {
   /// applied, the budget in `unit`, and `seed`.
   public static func make(
     base: [String: ParameterValue], overrides: [String: ParameterValue] = [:], parameters: ParameterSet,
-    searchOrder: [String], budget: Int?, unit: BudgetUnit, seed: UInt64
+    searchOrder: [String], budget: Int?, unit: BudgetUnit, seed: UInt64, blasThreads: Int? = nil
   ) throws -> [String] {
     var settings = base.merging(overrides) { _, new in new }
     for (name, value) in parameters { settings[name] = value }
@@ -55,6 +57,7 @@ public enum TrainArguments {
       arguments += ["--\(unit.rawValue)", String(budget)]
     }
     arguments += ["--seed", String(seed)]
+    if let blasThreads, !arguments.contains("--blas-threads") { arguments += ["--blas-threads", String(blasThreads)] }
     return arguments
   }
 }

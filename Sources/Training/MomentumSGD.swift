@@ -15,7 +15,7 @@ public struct MomentumSGD<T: Real> {
   public init(layout: ParameterLayout, momentum: Double, lambda: Double) {
     self.momentum = momentum
     self.lambda = lambda
-    velocity = [T](repeating: 0, count: layout.count)
+    velocity = .zeros(layout.count)
   }
 
   /// Applies one update with learning rate `eta` from gradient SUMS over `batchCount` samples,

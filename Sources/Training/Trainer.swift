@@ -122,7 +122,7 @@ public final class Trainer<T: Real> {
     let ranks = communicator.size, rank = communicator.rank
     let maxShard = (b + ranks - 1) / ranks
     let cache = ForwardCache<T>(architecture: model.architecture, capacity: maxShard)
-    var x = [T](repeating: 0, count: maxShard * d)
+    var x = [T].zeros(maxShard * d)
     var labels = [Int32](repeating: 0, count: maxShard)
     let p = model.layout.count
     // Gradient sums, then the batch's loss sum and correct count, in memory the communicator
@@ -309,7 +309,7 @@ public enum Evaluation {
     guard set.count > 0 else { return SplitMetrics(loss: .nan, cost: .nan, accuracy: .nan) }
     let rowsPerChunk = min(chunk, set.count)
     let cache = ForwardCache<T>(architecture: model.architecture, capacity: rowsPerChunk)
-    var x = [T](repeating: 0, count: rowsPerChunk * set.features)
+    var x = [T].zeros(rowsPerChunk * set.features)
     var labels = [Int32](repeating: 0, count: rowsPerChunk)
     let indices = Array(0..<set.count)
     var lossSum = 0.0

@@ -42,9 +42,9 @@ struct DataOptions: ParsableArguments {
     if let trainLimit, trainLimit <= 0 { throw ValidationError("--train-limit must be a positive number of samples, got \(trainLimit)") }
   }
 
-  func load() throws -> DatasetSplits {
+  func load(includeTest: Bool = true) throws -> DatasetSplits {
     let (source, split) = try parsed()
-    return try DatasetSplits.load(source, validation: split, trainLimit: trainLimit)
+    return try DatasetSplits.load(source, validation: split, trainLimit: trainLimit, includeTest: includeTest)
   }
 }
 

@@ -94,7 +94,7 @@ struct Sweep: ParsableCommand {
       let text = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
       try store.writeHeader(spec: parsed, specFile: spec, specText: text, ranks: world.size, ranksPerTrial: ranksPerTrial)
     }
-    let scheduler = try SweepScheduler(spec: parsed, store: store)
+    let scheduler = try SweepScheduler(spec: parsed, store: store, blasThreads: BLAS.threads)
     let console = SweepConsole(spec: parsed, quiet: quiet, groups: dispatcher.groupCount)
     scheduler.onRound = { console.round($0) }
     scheduler.onStart = { console.started($0, ranks: $1) }
@@ -121,7 +121,7 @@ struct Sweep: ParsableCommand {
 
 /// Runs trials on this rank's group: parses the trial's `train` options exactly as
 /// `dptrain train` does, trains, and reports. Data sets are loaded once per (data,
-/// validation, train limit) and kept.
+/// validation, train limit) and kept; the test set only for the final run.
 final class TrialRunner {
   let group: any Communicator
   let sweepDirectory: String
@@ -143,7 +143,7 @@ final class TrialRunner {
     let splits: DatasetSplits
     do {
       command = try Train.parse(work.arguments)
-      splits = try load(command.dataOptions)
+      splits = try load(command.dataOptions, includeTest: work.isFinal)
     } catch {
       return .failed(Train.message(for: error))
     }
@@ -160,10 +160,10 @@ final class TrialRunner {
     }
   }
 
-  func load(_ options: DataOptions) throws -> DatasetSplits {
-    let key = "\(options.data)|\(options.validation)|\(options.trainLimit.map(String.init) ?? "")"
+  func load(_ options: DataOptions, includeTest: Bool) throws -> DatasetSplits {
+    let key = "\(options.data)|\(options.validation)|\(options.trainLimit.map(String.init) ?? "")|\(includeTest)"
     if let splits = data[key] { return splits }
-    let splits = try options.load()
+    let splits = try options.load(includeTest: includeTest)
     data[key] = splits
     return splits
   }
