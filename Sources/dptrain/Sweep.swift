@@ -293,7 +293,10 @@ final class SweepConsole {
   func finished(_ trial: TrialRecord, report: TrialReport) {
     done += 1
     let value = report.metrics.last?.value(of: spec.metric)
-    if report.status == .finished, let value, value.isFinite, best.map({ spec.metric.score(value) > $0.score }) ?? true {
+    // The final run's holdout is another validation set: it does not compete.
+    if report.status == .finished, trial.round != TrialRecord.finalRound, let value, value.isFinite,
+      best.map({ spec.metric.score(value) > $0.score }) ?? true
+    {
       best = (spec.metric.score(value), trial.id)
     }
     guard !quiet else { return }
