@@ -73,10 +73,11 @@ public struct SweepSummary: Sendable {
     order.compactMap { name in parameters[name].map { "\(name)=\(format($0))" } }.joined(separator: " ")
   }
 
-  /// Numbers with 3 significant digits (`0.0269`, `6.94e-05`), others as given.
+  /// Numbers with 3 significant digits (`0.0269`, `6.94e-05`), others as given (`""` for none).
   public static func format(_ value: ParameterValue) -> String {
     switch value {
     case .number(let x): String(format: "%.3g", x)
+    case .string(""), .list([]): "\"\""
     default: value.description
     }
   }

@@ -104,7 +104,7 @@ check "a diverged trial and a failed trial are recorded, and the sweep goes on" 
 # Kill half-way, resume: nothing finished runs again, and the table is an uninterrupted run's.
 cat > "$work/resume.yaml" <<'EOF'
 seed: 5
-base: { hidden: "50", train-limit: 6000, validation: 1000, epochs: 2, batch-size: 50 }
+base: { hidden: "50", train-limit: 12000, validation: 1000, epochs: 3, batch-size: 50 }
 search:
   eta: { log_uniform: [1.0e-3, 5.0e-2] }
   lambda: { log_uniform: [1.0e-6, 1.0e-2] }
