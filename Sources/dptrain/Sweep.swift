@@ -139,13 +139,25 @@ final class TrialRunner {
   }
 
   func run(_ work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
-    let command: Train
-    let splits: DatasetSplits
+    var command: Train?
+    var splits: DatasetSplits?
+    var problem: String?
     do {
       command = try Train.parse(work.arguments)
-      splits = try load(command.dataOptions, includeTest: work.isFinal)
+      splits = try load(command!.dataOptions, includeTest: work.isFinal)
     } catch {
-      return .failed(Train.message(for: error))
+      problem = Train.message(for: error)
+    }
+    if group.size > 1 {
+      // Every rank of the group must be able to start, or none does: a rank that could not
+      // read its data would otherwise leave the others waiting in the first collective.
+      if let problem, group.rank != 0 { printError("dptrain sweep: trial #\(work.id), rank \(group.rank) of its group: \(problem)") }
+      var failed = [problem == nil ? 0.0 : 1.0]
+      try group.allReduceSum(&failed)
+      if failed[0] > 0 && problem == nil { problem = "another rank of this trial's group could not start it (see that rank's error)" }
+    }
+    guard let command, let splits, problem == nil else {
+      return .failed(problem.map { group.size > 1 ? "rank \(group.rank) of the group: \($0)" : $0 } ?? "could not start")
     }
     do {
       switch Precision(rawValue: command.precision)! {
