@@ -37,7 +37,43 @@ extension SweepSpec {
       }
     }
     found += strategyProblems()
+    if found.isEmpty, (plannedTrials ?? Int.max) > Self.maximumTrials {
+      let planned = plannedTrials.map(String.init) ?? "more than \(Int.max)"
+      found.append(("strategy", "plans \(planned) trials (configurations x repeats); at most \(Self.maximumTrials) fit one sweep: narrow the grid or lower trials/repeats"))
+    }
     return found
+  }
+
+  /// The most trials one sweep may plan (a typo such as `trials: 10000000` or an eight-way grid
+  /// of 20 values each is refused before anything is allocated).
+  public static let maximumTrials = 100_000
+
+  /// Trials the search will train at most (configurations x repeats, all rounds; successive
+  /// halving counts every rung), or nil beyond `Int.max`.
+  var plannedTrials: Int? {
+    var configurations: Int
+    switch strategy {
+    case .grid:
+      configurations = 1
+      for p in parameters {
+        let n: Int
+        switch p.domain {
+        case .grid(let values), .choice(let values): n = values.count
+        default: n = 1
+        }
+        let (product, overflow) = configurations.multipliedReportingOverflow(by: n)
+        if overflow { return nil }
+        configurations = product
+      }
+    case .random(let trials): configurations = trials
+    case .coarseToFine(let stages, let trials, _, _):
+      let (product, overflow) = stages.multipliedReportingOverflow(by: trials)
+      if overflow { return nil }
+      configurations = product
+    case .successiveHalving(let trials, _, _, _, _): configurations = trials > Int.max / 2 ? Int.max : 2 * trials  // rungs shrink by >= 2
+    }
+    let (total, overflow) = configurations.multipliedReportingOverflow(by: repeats)
+    return overflow ? nil : total
   }
 
   private func strategyProblems() -> [(field: String, problem: String)] {

@@ -52,6 +52,10 @@ struct SpecErrorTests {
     ("metric: accuracy\n" + search + random, "metric", "val_accuracy, val_loss or val_cost", 1),
     ("final: maybe\n" + search + random, "final", "expected true, false or a mapping", 1),
     ("trials: 4\n" + search + random, "trials", "unknown key; expected one of seed, repeats", 1),
+    (search + "strategy: { kind: random, trials: 10000000 }\n", "strategy", "plans 10000000 trials", 2),
+    ("repeats: 3\n" + search + "strategy: { kind: coarse-to-fine, stages: 4, trials: 10000 }\n", "strategy", "plans 120000 trials", 3),
+    ("search:\n" + (1...6).map { "  p\($0): { grid: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }\n" }.joined() + "strategy: grid\n",
+     "strategy", "plans 1000000 trials (configurations x repeats); at most 100000", 8),
   ]
 
   @Test("each bad field is named, with the line when known", arguments: 0..<cases.count)
