@@ -168,6 +168,7 @@ public final class SweepStore {
       try db.execute(
         sql: "UPDATE trial SET status = 'running', ranks = ?, started = ?, attempts = attempts + 1 WHERE id = ?",
         arguments: [ranks.map(String.init).joined(separator: ","), Date().timeIntervalSince1970, id])
+      try Self.touch(db)
     }
   }
 
@@ -191,7 +192,14 @@ public final class SweepStore {
         arguments: [report.status.rawValue, lastJSON, Self.finite(last?.valAccuracy), Self.finite(last?.valLoss), Self.finite(last?.valCost),
                     Self.finite(report.testAccuracy), report.divergedAtStep, report.error, Date().timeIntervalSince1970,
                     report.trainSeconds, id])
+      try Self.touch(db)
     }
+  }
+
+  /// The sweep row's `updated`: when the sweep last changed (sweep-status shows it, so a sweep
+  /// that says "running" but has not changed for long can be recognised as killed).
+  static func touch(_ db: Database) throws {
+    try db.execute(sql: "UPDATE sweep SET updated = ?", arguments: [Date().timeIntervalSince1970])
   }
 
   /// The metrics rows of a trial, by step.

@@ -21,7 +21,9 @@ struct SweepStatus: ParsableCommand {
     let date = DateFormatter()
     date.dateFormat = "yyyy-MM-dd HH:mm:ss"
     print("sweep \(directory): \(h.status); spec \(h.specFile); \(h.ranks) rank(s), \(h.ranksPerTrial) per trial; session(s) \(h.sessions)")
-    print("started \(date.string(from: Date(timeIntervalSince1970: h.created))), last update \(date.string(from: Date(timeIntervalSince1970: h.updated)))")
+    let quiet = Date().timeIntervalSince1970 - h.updated
+    let stale = h.status == "running" && quiet > 60 ? String(format: " (%.0f s ago: if no trial can take that long, the sweep was killed; --resume continues it)", quiet) : ""
+    print("started \(date.string(from: Date(timeIntervalSince1970: h.created))), last update \(date.string(from: Date(timeIntervalSince1970: h.updated)))\(stale)")
     print("strategy \(describe(spec.strategy)), metric \(spec.metric.rawValue), \(spec.repeats) repeat(s), seed \(spec.seed)")
     print("trials: " + TrialStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
     for round in summary.rounds {
