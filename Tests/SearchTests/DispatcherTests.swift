@@ -49,17 +49,21 @@ struct DispatcherTests {
     _ = try InProcessGroup.run(size: size) { world in
       let dispatcher = try TrialDispatcher(world: world, groupSize: groupSize)
       let group = try world.split(color: dispatcher.group, key: world.rank)
-      func execute(_ job: RoundJobs.Job) throws -> RoundJobs.Report {
-        usleep(job.sleepMicroseconds)
+      func execute(_ job: RoundJobs.Job, poll: () throws -> Void = {}) throws -> RoundJobs.Report {
+        // "Training steps" of at most 500 us, with a poll after each (as the trainer's observer).
+        var left = job.sleepMicroseconds
+        while left > 0 {
+          let slice = min(left, 500)
+          usleep(slice)
+          left -= slice
+          try poll()
+        }
         // Every member of the group takes part, as in a data-parallel trial.
         let total = try group.broadcast(Double(job.id), root: 0)
         return RoundJobs.Report(id: Int(total), doubled: 2 * job.id, rank: world.rank)
       }
       if world.rank == 0 {
-        try dispatcher.coordinate(source) { job, poll in
-          try poll()
-          return try execute(job)
-        }
+        try dispatcher.coordinate(source) { job, poll in try execute(job, poll: poll) }
       } else {
         try dispatcher.work(RoundJobs.Job.self) { try execute($0) }
       }
@@ -86,6 +90,18 @@ struct DispatcherTests {
     // Reports of round r all arrive before any of round r+1.
     let order = source.reports.map { source.jobRound[$0.id]! }
     #expect(order == order.sorted())
+  }
+
+  @Test("fast trials never wait for a slow one: the other group takes them as it frees up", arguments: [0, 1])
+  func dynamic(slowFirst: Int) throws {
+    // One slow job (150 ms) among twelve fast ones (1 ms), on 2 ranks: whichever rank gets the
+    // slow one, the other runs (nearly) all the fast ones meanwhile.
+    var jobs = (1...13).map { RoundJobs.Job(id: $0, sleepMicroseconds: 1000) }
+    jobs[slowFirst].sleepMicroseconds = 150_000
+    let source = try Self.run(size: 2, groupSize: 1, rounds: [jobs])
+    let slowGroup = source.startedGroups[jobs[slowFirst].id]!
+    let others = source.startedGroups.filter { $0.key != jobs[slowFirst].id }
+    #expect(others.values.filter { $0 != slowGroup }.count >= 10, "\(source.startedGroups.sorted { $0.key < $1.key })")
   }
 
   @Test("a group size that does not divide the ranks is refused, naming the flag")
