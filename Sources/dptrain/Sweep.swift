@@ -59,9 +59,11 @@ struct Sweep: ParsableCommand {
   }
 
   func run() throws {
+    // Start reading the base configuration's data while MPI starts.
+    let prefetch = try? TrialRunner.prefetch(spec: loadSpec())
     let launch = try Launch.start()
     do {
-      try sweep(launch: launch)
+      try sweep(launch: launch, prefetch: prefetch)
     } catch {
       launch.abortIfDistributed(error, command: "dptrain sweep")
       throw error
@@ -69,13 +71,14 @@ struct Sweep: ParsableCommand {
     launch.finalize()
   }
 
-  func sweep(launch: Launch) throws {
+  func sweep(launch: Launch, prefetch: (key: String, data: Prefetch<DatasetSplits>)?) throws {
     let world = launch.communicator
     let dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     // Trials of one rank need no communicator; groups of several are split from the world.
     let group: any Communicator = ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
     let runner = TrialRunner(group: group, sweepDirectory: out, isolateFailures: ranksPerTrial == 1)
+    runner.prefetched = prefetch
     guard world.rank == 0 else {
       try dispatcher.work(TrialWork.self) { try runner.run($0, poll: nil) }
       return
@@ -131,6 +134,8 @@ final class TrialRunner {
   /// rank of the group and are reported.
   let isolateFailures: Bool
   var data: [String: DatasetSplits] = [:]
+  /// The base configuration's data, being read since start-up.
+  var prefetched: (key: String, data: Prefetch<DatasetSplits>)?
 
   init(group: any Communicator, sweepDirectory: String, isolateFailures: Bool) {
     self.group = group
@@ -172,9 +177,25 @@ final class TrialRunner {
     }
   }
 
+  static func key(_ options: DataOptions, includeTest: Bool) -> String {
+    "\(options.data)|\(options.validation)|\(options.trainLimit.map(String.init) ?? "")|\(includeTest)"
+  }
+
+  /// Starts reading the data of the spec's base options (what most trials use), test set aside.
+  static func prefetch(spec: SweepSpec) throws -> (key: String, data: Prefetch<DatasetSplits>) {
+    let arguments = try TrainArguments.make(
+      base: spec.base, parameters: [:], searchOrder: [], budget: nil, unit: spec.budgetUnit, seed: spec.seed)
+    let options = try Train.parse(arguments).dataOptions
+    return (key(options, includeTest: false), Prefetch { try options.load(includeTest: false) })
+  }
+
   func load(_ options: DataOptions, includeTest: Bool) throws -> DatasetSplits {
-    let key = "\(options.data)|\(options.validation)|\(options.trainLimit.map(String.init) ?? "")|\(includeTest)"
+    let key = Self.key(options, includeTest: includeTest)
     if let splits = data[key] { return splits }
+    if let prefetched, prefetched.key == key, let splits = try? prefetched.data.value() {
+      data[key] = splits
+      return splits
+    }
     let splits = try options.load(includeTest: includeTest)
     data[key] = splits
     return splits

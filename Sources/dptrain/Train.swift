@@ -57,11 +57,13 @@ struct Train: ParsableCommand {
   }
 
   func run() throws {
+    let options = dataOptions
+    let data = Prefetch { try options.load() }
     let launch = try Launch.start()
     do {
       switch Precision(rawValue: precision)! {
-      case .float: try train(Float.self, launch: launch)
-      case .double: try train(Double.self, launch: launch)
+      case .float: try train(Float.self, launch: launch, data: data)
+      case .double: try train(Double.self, launch: launch, data: data)
       }
     } catch TrainingError.diverged {
       // Every rank saw the same loss: all stop here together, with the same status.
@@ -74,11 +76,11 @@ struct Train: ParsableCommand {
     launch.finalize()
   }
 
-  func train<T: Real>(_: T.Type, launch: Launch) throws {
+  func train<T: Real>(_: T.Type, launch: Launch, data prefetched: Prefetch<DatasetSplits>) throws {
     let communicator = launch.communicator
     let isRoot = communicator.rank == 0
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
-    let data = try dataOptions.load()
+    let data = try prefetched.value()
     let configuration = try resolvedConfiguration(data: data, communicator: communicator)
     let architecture = configuration.architecture!
     let (model, normalization) = try initialModel(T.self, configuration: configuration, data: data, isRoot: isRoot)
