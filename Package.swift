@@ -74,11 +74,15 @@ let package = Package(
         .product(name: "GRDB", package: "GRDB.swift"),
       ]),
 
+    // MARK: - Reporting
+    // Self-contained HTML reports: SVG charts, weight pictures (PNG through zlib), tables.
+    .target(name: "Reporting", dependencies: ["Training", "NeuralNetwork", "Search", "CZlib"]),
+
     // MARK: - Command line
     .executableTarget(
       name: "dptrain",
       dependencies: [
-        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI", "Search",
+        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI", "Search", "Reporting",
         "LinearAlgebra", "CSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
@@ -99,6 +103,7 @@ let package = Package(
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
     .testTarget(name: "SearchTests", dependencies: ["Search", "Distributed", "LinearAlgebra"]),
+    .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Training", "NeuralNetwork", "CZlib"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

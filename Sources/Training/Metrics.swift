@@ -21,6 +21,14 @@ public struct MetricsRow: Codable, Sendable, Equatable {
   public var train: SplitMetrics
   public var validation: SplitMetrics?
 
+  public init(epoch: Double, step: Int, eta: Double, train: SplitMetrics, validation: SplitMetrics?) {
+    self.epoch = epoch
+    self.step = step
+    self.eta = eta
+    self.train = train
+    self.validation = validation
+  }
+
   public static let csvHeader = "epoch,step,eta,train_cost,train_loss,train_accuracy,val_cost,val_loss,val_accuracy"
 
   public var csvLine: String {

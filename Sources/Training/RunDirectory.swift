@@ -36,7 +36,7 @@ public final class RunDirectory {
     try Self.writeJSON(summary, to: "\(path)/summary.json")
   }
 
-  static func writeJSON<V: Encodable>(_ value: V, to file: String) throws {
+  public static func writeJSON<V: Encodable>(_ value: V, to file: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     do {
@@ -71,15 +71,24 @@ public struct RunSummary: Codable, Sendable {
   public var samplesPerSecond: Double
   /// Rank 0's time in collectives during the update steps (multi-rank runs).
   public var communicationSeconds: Double?
+  /// Every rank's time in collectives and in update steps (multi-rank runs), in rank order.
+  public var communicationSecondsPerRank: [Double]?
+  public var trainSecondsPerRank: [Double]?
 
   enum CodingKeys: String, CodingKey {
     case status, divergedAtStep = "diverged_at_step", testAccuracy = "test_accuracy", testLoss = "test_loss"
     case valAccuracy = "val_accuracy", valCost = "val_cost", trainCost = "train_cost", trainAccuracy = "train_accuracy"
     case epochs, steps, ranks, trainSeconds = "train_seconds", samplesPerSecond = "samples_per_second"
     case communicationSeconds = "communication_seconds"
+    case communicationSecondsPerRank = "communication_seconds_per_rank", trainSecondsPerRank = "train_seconds_per_rank"
   }
 
-  public init(status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double, samplesPerSecond: Double, communicationSeconds: Double?) {
+  public init(
+    status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double,
+    samplesPerSecond: Double, communicationSeconds: Double?, perRank: (communication: [Double], train: [Double])? = nil
+  ) {
+    communicationSecondsPerRank = perRank?.communication
+    trainSecondsPerRank = perRank?.train
     self.status = status
     self.divergedAtStep = divergedAtStep
     testAccuracy = test?.accuracy
@@ -115,5 +124,7 @@ public struct RunSummary: Codable, Sendable {
     try c.encode(finite(trainSeconds), forKey: .trainSeconds)
     try c.encode(finite(samplesPerSecond), forKey: .samplesPerSecond)
     try c.encode(finite(communicationSeconds), forKey: .communicationSeconds)
+    try c.encode(communicationSecondsPerRank, forKey: .communicationSecondsPerRank)
+    try c.encode(trainSecondsPerRank, forKey: .trainSecondsPerRank)
   }
 }

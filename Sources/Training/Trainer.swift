@@ -44,6 +44,9 @@ public struct TrainingResult: Sendable {
   public var communicationSeconds: Double
   /// Replica consistency checks passed.
   public var replicaChecks: Int
+  /// Every rank's `communicationSeconds` (and `trainSeconds`), in rank order.
+  public var communicationSecondsPerRank: [Double] = []
+  public var trainSecondsPerRank: [Double] = []
 }
 
 /// The training loop. Distribution touches the loop, never the model:
@@ -220,10 +223,18 @@ public final class Trainer<T: Real> {
       }
     }
     if let reducer { communicationSeconds += reducer.seconds }
-    return TrainingResult(
+    var result = TrainingResult(
       metrics: metrics, steps: step, epochs: Double(step) / Double(stepsPerEpoch), trainSeconds: trainSeconds,
       samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9), communicationSeconds: communicationSeconds,
       replicaChecks: replicaChecks)
+    // Every rank's timings, for the report (one small allreduce at the end).
+    var timings = [Double](repeating: 0, count: 2 * ranks)
+    timings[rank] = communicationSeconds
+    timings[ranks + rank] = trainSeconds
+    if ranks > 1 { try communicator.allReduceSum(&timings) }
+    result.communicationSecondsPerRank = Array(timings[0..<ranks])
+    result.trainSecondsPerRank = Array(timings[ranks...])
+    return result
   }
 
   /// Samples this rank has trained on (its shards), the weight of its running averages.
@@ -349,4 +360,33 @@ final class TimedReducer: BatchStatisticsReducer {
 @inline(__always)
 func secondsSince(_ start: UInt64) -> Double {
   Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+}
+
+extension Trainer {
+  /// The gradient of the cost (`loss + lambda sum ||W||^2`) on one batch, per weight matrix, in
+  /// storage order: what the report's histograms show "at the end of training". Computed by
+  /// this rank alone (no collectives) on the first `batchSize` samples of the current epoch's
+  /// order, BatchNorm in training mode with this batch's statistics.
+  public func weightGradients() throws -> [(name: String, values: [Double])] {
+    let rows = min(configuration.batchSize, train.count)
+    let d = train.features
+    let cache = ForwardCache<T>(architecture: model.architecture, capacity: rows)
+    var x = [T].zeros(rows * d)
+    var labels = [Int32](repeating: 0, count: rows)
+    let order = epochOrder.order(epoch: step / stepsPerEpoch)
+    var sums = [T].zeros(model.layout.count)
+    try x.withUnsafeMutableBufferPointer { xb in
+      try labels.withUnsafeMutableBufferPointer { lb in
+        train.gather(indices: order[0..<rows], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
+        try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: .local(rows), cache: cache)
+        _ = model.loss(labels: lb.baseAddress!, cache: cache, gradient: true)
+        try sums.withUnsafeMutableBufferPointer {
+          try model.backward(xb.baseAddress!, cache: cache, batch: .local(rows), gradients: $0.baseAddress!, accumulate: false)
+        }
+      }
+    }
+    return model.layout.slots.filter { $0.kind == .weight }.map { slot in
+      (slot.name, slot.range.map { Double(sums[$0]) / Double(rows) + 2 * configuration.lambda * Double(model.parameters[$0]) })
+    }
+  }
 }

@@ -22,7 +22,7 @@ struct DPTrain: ParsableCommand {
       \(ExitCodes.gradientCheckFailed) gradient check above tolerance, 64 invalid arguments.
       """,
     version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
-    subcommands: [Train.self, Sweep.self, SweepStatus.self, Top.self, GradCheck.self, Evaluate.self, Benchmark.self],
+    subcommands: [Train.self, Sweep.self, SweepStatus.self, Top.self, Report.self, GradCheck.self, Evaluate.self, Benchmark.self],
     defaultSubcommand: Train.self)
 
   static func main() {

@@ -3,6 +3,8 @@ import Datasets
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
+import Reporting
+import Training
 
 struct GradCheck: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -37,6 +39,9 @@ struct GradCheck: ParsableCommand {
 
   @Option(help: "Largest acceptable max relative error.")
   var tolerance = 1e-6
+
+  @Option(help: ArgumentHelp("Also write the table as DIR/gradcheck.json (a run directory's report shows it).", valueName: "DIR"))
+  var out: String?
 
   func validate() throws {
     guard samples >= 1 else { throw ValidationError("--samples must be >= 1, got \(samples)") }
@@ -73,6 +78,15 @@ struct GradCheck: ParsableCommand {
         + String(format: " %5d/%-6d %10.3e   %10.3e   %10.3e   %10.3e  %8.2e", e.checked, e.total, e.maxRelative, e.meanRelative, e.varianceRelative, e.maxAbsolute, e.maxAnalytic))
     }
     let worst = entries.max { $0.maxRelative < $1.maxRelative }!
+    if let out {
+      let record = GradientCheckRecord(
+        network: architecture.shapeDescription + (architecture.batchNorm ? " BatchNorm" : "") + ", " + architecture.loss.rawValue,
+        lambda: lambda, samples: n, method: method, h: h, eps: eps, tolerance: tolerance, entries: entries, passed: worst.maxRelative <= tolerance)
+      do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+        throw CommandError("--out \(out): cannot create the directory (\(error.localizedDescription))")
+      }
+      try RunDirectory.writeJSON(record, to: (out as NSString).appendingPathComponent(ReportFiles.gradientCheck))
+    }
     if worst.maxRelative > tolerance {
       printError(String(format: "worst entry: %@ index %d, analytic %.6e, numerical %.6e", worst.name, worst.worstIndex, worst.worstAnalytic, worst.worstNumerical))
       printError("gradient check FAILED: \(worst.name) max relative error \(worst.maxRelative) > tolerance \(tolerance)")

@@ -6,6 +6,7 @@ import DistributedMPI
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
+import Reporting
 import Training
 
 struct Train: ParsableCommand {
@@ -39,6 +40,9 @@ struct Train: ParsableCommand {
 
   @Flag(help: "Print only the final summary.")
   var quiet = false
+
+  @Flag(help: "Do not write DIR/report.html (and gradients.json) at the end.")
+  var noReport = false
 
   @Flag(help: "Ranks other than 0 print their progress too.")
   var verbose = false
@@ -114,19 +118,26 @@ struct Train: ParsableCommand {
           status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last, epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch),
           steps: trainer.step, ranks: communicator.size, trainSeconds: 0, samplesPerSecond: 0, communicationSeconds: nil))
         printError("error: \(error) (metrics so far in \(outPath)/metrics.csv)")
+        if !noReport, let path = try? Report.write(runDirectory: outPath) { printError("report: \(path)") }
       }
       throw error
     }
     guard let directory else { return }
+    if !noReport {
+      let histograms = try trainer.weightGradients().map { Histogram(name: $0.name, values: $0.values) }
+      try RunDirectory.writeJSON(histograms, to: (outPath as NSString).appendingPathComponent(ReportFiles.gradients))
+    }
     let test = try trainer.evaluate(data.test)
     try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
     try directory.writeSummary(RunSummary(
       status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
       ranks: communicator.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
-      communicationSeconds: communicator.size > 1 ? result.communicationSeconds : nil))
+      communicationSeconds: communicator.size > 1 ? result.communicationSeconds : nil,
+      perRank: communicator.size > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil))
     let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
     print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
                  test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas, directory.modelPath))
+    if !noReport { print("report: \(try Report.write(runDirectory: outPath))") }
     if let error = (observer as? ConsoleProgress)?.writeError {
       // The model and summary are saved; the metrics file misses rows.
       throw CommandError("\(outPath)/metrics.csv: could not record every metrics row (\(error)); the model and summary.json were saved")
