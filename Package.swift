@@ -103,7 +103,9 @@ let package = Package(
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
     .testTarget(name: "SearchTests", dependencies: ["Search", "Distributed", "LinearAlgebra"]),
-    .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Training", "NeuralNetwork", "CZlib"]),
+    .testTarget(
+      name: "ReportingTests",
+      dependencies: ["Reporting", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

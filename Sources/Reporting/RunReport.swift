@@ -39,6 +39,10 @@ public struct GradientCheckRecord: Codable, Sendable {
 public struct ReportError: Error, CustomStringConvertible {
   public var path: String
   public var problem: String
+  public init(path: String, problem: String) {
+    self.path = path
+    self.problem = problem
+  }
   public var description: String { "\(path): \(problem)" }
 }
 

@@ -35,6 +35,20 @@ dptrain_install_missing() {
   fi
 }
 
+# dptrain_install_optional PACKAGE...: installs what is missing, and only warns if apt cannot.
+dptrain_install_optional() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "==> installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
+    echo "warning: could not install ${missing[*]}; the checks that need them will say they were skipped" >&2
+}
+
 dptrain_build_release() {
   echo "==> swift build -c release"
   swift build -c release 2>&1 | grep -vE "^\[[0-9]+/[0-9]+\]" || true

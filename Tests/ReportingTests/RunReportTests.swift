@@ -1,0 +1,144 @@
+import Datasets
+import Distributed
+import Foundation
+import LinearAlgebra
+import NeuralNetwork
+import Reporting
+import Testing
+import Training
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
+/// Collects every `<svg data-chart=...>` and `<img>` of a report while checking it is well formed.
+final class ReportScanner: NSObject, XMLParserDelegate {
+  struct Chart { var id: String; var series: Int; var points: [Int]; var polylines = 0; var bars = 0 }
+  var charts: [Chart] = []
+  var images: [String] = []
+  var tables = 0
+  private var inChart = false
+
+  func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    switch name {
+    case "svg":
+      if let id = attributes["data-chart"] {
+        charts.append(Chart(
+          id: id, series: Int(attributes["data-series"] ?? "") ?? -1,
+          points: (attributes["data-points"] ?? "").split(separator: ",").compactMap { Int($0) }))
+        inChart = true
+      }
+    case "polyline" where inChart: charts[charts.count - 1].polylines += 1
+    case "rect" where inChart && attributes["class"] == "bar": charts[charts.count - 1].bars += 1
+    case "img": images.append(attributes["src"] ?? "")
+    case "table": tables += 1
+    default: break
+    }
+  }
+
+  func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+    if name == "svg" { inChart = false }
+  }
+
+  static func scan(_ html: String) throws -> ReportScanner {
+    let scanner = ReportScanner()
+    let parser = XMLParser(data: Data(html.utf8))
+    parser.delegate = scanner
+    guard parser.parse() else { throw ReportError(path: "report", problem: "not well formed: \(parser.parserError.map { "\($0)" } ?? "?")") }
+    return scanner
+  }
+}
+
+@Suite("Run report")
+struct RunReportTests {
+  /// Trains a 36-16-3 (BatchNorm) or 36-3 network for 3 epochs on 300 random 6x6 images and
+  /// writes the run directory as `train` does.
+  static func runDirectory(hidden: [Int]) throws -> String {
+    var rng = SeededGenerator(seed: 3)
+    let n = 300, d = 36
+    var pixels = [UInt8](repeating: 0, count: n * d)
+    var labels = [Int32](repeating: 0, count: n)
+    for i in 0..<n {
+      let y = rng.nextBelow(3)
+      labels[i] = Int32(y)
+      for j in 0..<d { pixels[i * d + j] = UInt8(min(255, rng.nextBelow(180) + (j % 3 == y ? 70 : 0))) }
+    }
+    let shape = ImageShape(height: 6, width: 6, channels: 1, layout: .grayscale)
+    let all = try ImageSet(pixels: pixels, labels: labels, shape: shape, classes: 3)
+    let train = all.prefix(240), validation = all.suffix(60)
+    let normalization = FeatureNormalization(computingOver: train)
+    var configuration = TrainingConfiguration(
+      data: .idx(directory: "synthetic"), validation: .last(60), trainLimit: nil, hidden: hidden, batchNorm: !hidden.isEmpty,
+      bnAlpha: 0.9, loss: .crossEntropy, initialization: .he, seed: 5, precision: .float, batchSize: 20, momentum: 0.9,
+      lambda: 1e-3, schedule: .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 12), epochs: 3, cycles: nil, maxSteps: nil,
+      evalEvery: 4, shuffle: true, initModel: nil)
+    let architecture = Architecture(inputSize: d, hidden: hidden, classes: 3, batchNorm: !hidden.isEmpty)
+    configuration.architecture = architecture
+    let dir = NSTemporaryDirectory() + "dptrain-report-\(UUID().uuidString)"
+    let directory = try RunDirectory(path: dir, configuration: configuration)
+    let trainer = Trainer<Float>(
+      configuration: configuration, model: MLP(architecture: architecture, initialization: .he, seed: 5), train: train,
+      validation: validation, normalization: normalization, communicator: SingleProcessCommunicator())
+    final class Rows: TrainingObserver {
+      let directory: RunDirectory
+      init(_ d: RunDirectory) { directory = d }
+      func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {}
+      func trainingDidEvaluate(_ row: MetricsRow) { try? directory.append(row) }
+    }
+    let result = try trainer.run(observer: Rows(directory))
+    let histograms = try trainer.weightGradients().map { Histogram(name: $0.name, values: $0.values) }
+    try RunDirectory.writeJSON(histograms, to: dir + "/" + ReportFiles.gradients)
+    try ModelFile.save(trainer.model, normalization: normalization, imageShape: shape, to: directory.modelPath)
+    try directory.writeSummary(RunSummary(
+      status: "finished", divergedAtStep: nil, test: nil, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
+      ranks: 2, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond, communicationSeconds: 0.1,
+      perRank: ([0.1, 0.2], [1.0, 1.0])))
+    return dir
+  }
+
+  @Test("a run's report is well formed, with every figure: 3 curves of 2 series, the rate, weight tiles, histograms, timing")
+  func run() throws {
+    let dir = try Self.runDirectory(hidden: [16])
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let report = try RunReport(directory: dir)
+    let scan = try ReportScanner.scan(report.html())
+    // 3 epochs of 12 steps, evaluated every 4 steps and at epoch ends: 9 points per curve.
+    let rows = report.metrics.count
+    #expect(rows == 9)
+    let byID = Dictionary(uniqueKeysWithValues: scan.charts.map { ($0.id, $0) })
+    for id in ["cost", "loss", "accuracy"] {
+      let chart = try #require(byID[id], "chart \(id)")
+      #expect(chart.series == 2 && chart.points == [rows, rows] && chart.polylines == 2, "\(chart)")
+    }
+    let rate = try #require(byID["learning-rate"])
+    #expect(rate.series == 1 && rate.points == [36], "one point per update step")
+    let gradients = scan.charts.filter { $0.id.hasPrefix("gradient-") }
+    #expect(gradients.count == 2, "one histogram per weight matrix (36-16-3)")
+    #expect(gradients.allSatisfy { $0.points == [40] && $0.bars > 0 })
+    #expect(scan.images.count == 16, "the first hidden units (16 < 64)")
+    #expect(scan.images.allSatisfy { $0.hasPrefix("data:image/png;base64,") })
+    let html = report.html()
+    #expect(html.contains("rank 1: collectives&#39; share of step time") || html.contains("rank 1: collectives' share of step time"))
+    // Self-contained: no scripts, nothing fetched.
+    #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url(http"))
+  }
+
+  @Test("a 1-layer network shows one weight picture per class")
+  func oneLayer() throws {
+    let dir = try Self.runDirectory(hidden: [])
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let scan = try ReportScanner.scan(try RunReport(directory: dir).html())
+    #expect(scan.images.count == 3)
+    #expect(scan.charts.filter { $0.id.hasPrefix("gradient-") }.count == 1)
+  }
+
+  @Test("a directory that is not a run names the file")
+  func notARun() throws {
+    do {
+      _ = try RunReport(directory: "/nonexistent-run")
+      Issue.record("expected an error")
+    } catch {
+      #expect("\(error)".contains("/nonexistent-run/config.json"))
+    }
+  }
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Report checks with the release binary: the HTML of a real run is well formed and has every
+# figure; headless Chromium opens it to a screenshot that is not blank (pixels checked); errors
+# and --no-report. Usage: report-tests.sh PATH/TO/dptrain. Exits 1 if any check failed.
+set -uo pipefail
+DPTRAIN="$1"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export SWIFT_BACKTRACE=enable=no
+source "$here/checks.sh"
+CHECK_FIGURES="^figures:|^screenshot:"
+
+echo "==> reports"
+
+run="$work/run"
+# count_figures REPORT: charts (and their series/points), pictures and tables, as the XML parser sees them
+count_figures() {
+  python3 - "$1" <<'PY'
+import sys, xml.dom.minidom
+doc = xml.dom.minidom.parse(sys.argv[1])
+charts = [s for s in doc.getElementsByTagName('svg') if s.getAttribute('data-chart')]
+print('figures: %d charts (%s), %d pictures, %d tables' % (
+    len(charts), ', '.join('%s %s series %s points' % (c.getAttribute('data-chart'), c.getAttribute('data-series'), c.getAttribute('data-points')) for c in charts),
+    len(doc.getElementsByTagName('img')), len(doc.getElementsByTagName('table'))))
+PY
+}
+
+check "train writes report.html and prints its path" bash -c "
+  '$DPTRAIN' train --hidden 64,32 --batch-norm --epochs 2 --train-limit 5000 --eval-every 20 --out '$run' > '$work/train.txt' 2>&1 || { cat '$work/train.txt'; exit 1; }
+  grep -q '^report: $run/report.html' '$work/train.txt' && test -s '$run/report.html' && test -s '$run/gradients.json'"
+check "gradcheck --out adds its table; dptrain report rewrites the report" bash -c "
+  '$DPTRAIN' gradcheck --hidden 50,30 --batch-norm --lambda 0.01 --out '$run' > /dev/null &&
+  '$DPTRAIN' report '$run' | grep -q 'report: $run/report.html' && grep -q 'Gradient check' '$run/report.html'"
+check "the report is well formed with every figure: cost, loss, accuracy (2 series each), learning rate, 64 weight pictures, 3 gradient histograms" bash -c "
+  count_figures() { $(declare -f count_figures | tail -n +2); }
+  python3 - '$run/report.html' <<'PY'
+import sys, xml.dom.minidom
+doc = xml.dom.minidom.parse(sys.argv[1])
+charts = {s.getAttribute('data-chart'): s for s in doc.getElementsByTagName('svg') if s.getAttribute('data-chart')}
+rows = sum(1 for _ in open(sys.argv[1].replace('report.html', 'metrics.csv'))) - 1
+for c in ('cost', 'loss', 'accuracy'):
+    assert charts[c].getAttribute('data-series') == '2', c
+    assert charts[c].getAttribute('data-points') == '%d,%d' % (rows, rows), (c, charts[c].getAttribute('data-points'), rows)
+assert charts['learning-rate'].getAttribute('data-series') == '1'
+assert len([c for c in charts if c.startswith('gradient-')]) == 3
+assert len(doc.getElementsByTagName('img')) == 64
+html = open(sys.argv[1]).read()
+assert '<script' not in html and 'src=\"http' not in html
+PY
+  $(declare -f count_figures); count_figures '$run/report.html'"
+
+# png_pixels FILE: prints 'W H non-white-fraction blue-pixels gray-pixels' of an 8-bit RGB(A) PNG
+png_pixels() {
+  python3 - "$1" <<'PY'
+import struct, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+pos, idat = 8, b''
+while pos < len(data):
+    n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b'IHDR':
+        w, h, depth, color, _, _, interlace = struct.unpack('>IIBBBBB', body)
+        assert depth == 8 and color in (2, 6) and interlace == 0, (depth, color, interlace)
+    elif kind == b'IDAT':
+        idat += body
+    pos += 12 + n
+bpp = 3 if color == 2 else 4
+raw, stride = zlib.decompress(idat), w * bpp
+prev, rows, i = bytearray(stride), [], 0
+for _ in range(h):
+    f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride]); i += 1 + stride
+    for x in range(stride):
+        a = line[x - bpp] if x >= bpp else 0; b = prev[x]; c = prev[x - bpp] if x >= bpp else 0
+        if f == 1: line[x] = (line[x] + a) & 255
+        elif f == 2: line[x] = (line[x] + b) & 255
+        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(line); prev = line
+nonwhite = blue = gray = 0
+for line in rows:
+    for x in range(0, stride, bpp):
+        r, g, b = line[x], line[x + 1], line[x + 2]
+        if r < 240 or g < 240 or b < 240: nonwhite += 1
+        if r < 40 and 90 < g < 140 and 150 < b < 200: blue += 1
+        if r == g == b and 20 < r < 235: gray += 1
+print(w, h, '%.4f' % (nonwhite / (w * h)), blue, gray)
+PY
+}
+
+chromium_bin="$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)"
+if [ -z "$chromium_bin" ]; then
+  echo "  skip headless Chromium screenshot: no chromium on this machine (scripts/test installs Debian's chromium; it could not be installed here)"
+  skipped=$((skipped + 1))
+elif ! timeout 60 "$chromium_bin" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1600 \
+  --screenshot="$work/shot.png" "file://$run/report.html" > "$work/chromium.log" 2>&1 || [ ! -s "$work/shot.png" ]; then
+  echo "  skip headless Chromium screenshot: chromium could not start here ($(grep -m1 -iE 'error|fail' "$work/chromium.log" || tail -n 1 "$work/chromium.log"))"
+  skipped=$((skipped + 1))
+else
+  check "headless Chromium renders the report: not blank, the curves' blue and the gray weight pictures are on screen" bash -c "
+    $(declare -f png_pixels)
+    read -r w h nonwhite blue gray < <(png_pixels '$work/shot.png')
+    echo \"screenshot: \${w}x\${h}, \$nonwhite of the pixels not white, \$blue pixels of the training curves' blue, \$gray gray picture pixels\"
+    python3 -c \"import sys; sys.exit(0 if \$nonwhite > 0.03 and \$blue > 200 and \$gray > 5000 else 1)\""
+fi
+
+check "--no-report leaves no report; a diverged run still gets one" bash -c "
+  '$DPTRAIN' train --hidden 20 --epochs 1 --train-limit 2000 --out '$work/quiet' --no-report --quiet > /dev/null &&
+  test ! -e '$work/quiet/report.html' && test ! -e '$work/quiet/gradients.json'
+  ! '$DPTRAIN' train --hidden 20 --epochs 1 --train-limit 2000 --eta 1e6 --out '$work/diverged' > /dev/null 2>&1
+  test -s '$work/diverged/report.html' && grep -q 'diverged at step' '$work/diverged/report.html'"
+check "report of a directory that is not a run: the error names the file" bash -c "
+  mkdir -p '$work/empty'
+  ! '$DPTRAIN' report '$work/empty' > '$work/err.txt' 2>&1
+  grep -q '$work/empty/config.json' '$work/err.txt'"
+
+echo "reports: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
