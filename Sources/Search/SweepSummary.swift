@@ -34,6 +34,9 @@ public struct SweepSummary: Sendable {
   public var trials: [TrialRecord]
   /// Every configuration, best first (successive halving: the highest rung reached first).
   public var ranked: [ConfigurationSummary]
+  /// Every configuration of every round, in round and key order (a configuration promoted
+  /// through successive-halving rungs appears once per rung).
+  public var configurations: [ConfigurationSummary]
   /// The final retraining, when the spec asks for one and it has been planned.
   public var final: TrialRecord?
 
@@ -59,6 +62,7 @@ public struct SweepSummary: Sendable {
       }))
     }
     ranked = SweepPlanner.rank(outcomes, strategy: spec.strategy).compactMap { byConfiguration[$0.round]?[$0.key] }
+    configurations = rounds.flatMap { round in round.configurations.compactMap { byConfiguration[round.index]?[$0.key] } }
   }
 
   public func top(_ k: Int) -> [ConfigurationSummary] { Array(ranked.prefix(k)) }

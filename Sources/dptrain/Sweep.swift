@@ -41,6 +41,9 @@ struct Sweep: ParsableCommand {
   @Flag(help: "Print only the final table.")
   var quiet = false
 
+  @Flag(help: "Do not write SWEEPDIR/report.html at the end.")
+  var noReport = false
+
   func validate() throws {
     guard ranksPerTrial >= 1 else { throw ValidationError("--ranks-per-trial must be >= 1, got \(ranksPerTrial)") }
     if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
@@ -119,6 +122,7 @@ struct Sweep: ParsableCommand {
     print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
     print(summary.table(top: top))
     if let final = summary.final { print(summary.finalDescription(final)) }
+    if !noReport { print("report: \(try Report.write(sweepDirectory: out, top: max(top, 5)))") }
   }
 }
 
