@@ -105,7 +105,7 @@ let package = Package(
     .testTarget(name: "SearchTests", dependencies: ["Search", "Distributed", "LinearAlgebra"]),
     .testTarget(
       name: "ReportingTests",
-      dependencies: ["Reporting", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib"]),
+      dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

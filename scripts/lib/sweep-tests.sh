@@ -166,6 +166,17 @@ check "top -k 3 prints 3 ranked rows and the final run's test accuracy; --csv wr
   grep -qE '^3 ' '$work/top.txt' && ! grep -qE '^4 ' '$work/top.txt'
   grep -q 'final run.*test accuracy 0\.[0-9]' '$work/top.txt'
   test \$(wc -l < '$work/top.csv') -eq 4"
+check "the sweep writes report.html: scatter by stage, parallel coordinates, best curves, timeline of ranks" bash -c "
+  python3 - '$work/uninterrupted-1/report.html' <<'PY'
+import sys, xml.dom.minidom
+doc = xml.dom.minidom.parse(sys.argv[1])
+charts = {s.getAttribute('data-chart'): s for s in doc.getElementsByTagName('svg') if s.getAttribute('data-chart')}
+assert charts['search-scatter'].getAttribute('data-points') == '12' and charts['search-scatter'].getAttribute('data-series') == '2', 'two stages of 6'
+assert charts['parallel-coordinates'].getAttribute('data-points') == '3', 'eta, lambda and the metric'
+assert charts['best-curves'].getAttribute('data-series') == '5'
+assert charts['timeline'].getAttribute('data-points') == '13', '12 trials and the final run'
+print('sweep report charts:', ', '.join(sorted(charts)))
+PY"
 check "spec errors name the field" bash -c "
   printf 'base: { hidden: \"20\" }\nsearch:\n  eta: { log_uniform: [0.1, 0.01] }\nstrategy: { kind: random, trials: 2 }\n' > '$work/bad.yaml'
   ! '$DPTRAIN' sweep '$work/bad.yaml' --out '$work/bad' > '$work/bad.txt' 2>&1
