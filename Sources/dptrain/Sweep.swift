@@ -44,10 +44,14 @@ struct Sweep: ParsableCommand {
   @Flag(help: "Do not write SWEEPDIR/report.html at the end.")
   var noReport = false
 
+  @Option(help: ArgumentHelp("text, or json: one JSON object per line (start, round, trial, finished).", valueName: "text|json"))
+  var logFormat = "text"
+
   func validate() throws {
     guard ranksPerTrial >= 1 else { throw ValidationError("--ranks-per-trial must be >= 1, got \(ranksPerTrial)") }
     if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
     guard top >= 1 else { throw ValidationError("-k must be >= 1, got \(top)") }
+    try Console.validate(progress: "auto", logFormat: logFormat)
     let parsed = try loadSpec()
     try SweepValidation.check(parsed, file: spec)
     if Launch.isPrintingRank() {
@@ -95,19 +99,19 @@ struct Sweep: ParsableCommand {
         throw CommandError("\(spec) is not the spec \(out) was started with (\(header.specFile)); resume with that spec, or start a new sweep in another --out")
       }
       let requeued = try store.resume(ranks: world.size, ranksPerTrial: ranksPerTrial)
-      if !quiet { print("resuming \(out): \(requeued) interrupted trial(s) queued again") }
+      Console(progress: "plain", logFormat: logFormat, quiet: quiet).info("resuming \(out): \(requeued) interrupted trial(s) queued again")
     } else {
       let text = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
       try store.writeHeader(spec: parsed, specFile: spec, specText: text, ranks: world.size, ranksPerTrial: ranksPerTrial)
     }
     let scheduler = try SweepScheduler(spec: parsed, store: store, blasThreads: BLAS.threads)
-    let console = SweepConsole(spec: parsed, quiet: quiet, groups: dispatcher.groupCount)
+    let output = Console(progress: "plain", logFormat: logFormat, quiet: quiet)
+    let console = SweepConsole(spec: parsed, console: output)
     scheduler.onRound = { console.round($0) }
     scheduler.onStart = { console.started($0, ranks: $1) }
     scheduler.onFinish = { console.finished($0, report: $1) }
-    if !quiet {
-      print("dptrain sweep: \(spec) -> \(out)/\(SweepStore.fileName); \(world.size) rank(s) in \(dispatcher.groupCount) group(s) of \(ranksPerTrial), \(BLAS.threads) BLAS thread(s) per rank")
-    }
+    output.info("dptrain sweep: \(spec) -> \(out)/\(SweepStore.fileName); \(world.size) rank(s) in \(dispatcher.groupCount) group(s) of \(ranksPerTrial), \(BLAS.threads) BLAS thread(s) per rank")
+    output.event("start", ["spec": spec, "database": "\(out)/\(SweepStore.fileName)", "ranks": world.size, "groups": dispatcher.groupCount, "ranks_per_trial": ranksPerTrial, "blas_threads": BLAS.threads])
     let started = Date()
     do {
       try dispatcher.coordinate(scheduler) { work, poll in try withoutActuallyEscaping(poll) { try runner.run(work, poll: $0) } }
@@ -119,10 +123,22 @@ struct Sweep: ParsableCommand {
     let summary = try SweepSummary(store: store)
     try summary.trialsCSV().write(toFile: (out as NSString).appendingPathComponent("trials.csv"), atomically: true, encoding: .utf8)
     try summary.configurationsCSV().write(toFile: (out as NSString).appendingPathComponent("configurations.csv"), atomically: true, encoding: .utf8)
+    let report = noReport ? nil : try Report.write(sweepDirectory: out, top: max(top, 5))
+    if output.mode == .json {
+      let best = summary.top(top).map { c -> [String: Any] in
+        ["mean": c.mean ?? NSNull(), "std": c.std ?? NSNull(), "repeats": c.values.count, "round": c.roundLabel, "trials": c.trials.map(\.id),
+         "parameters": Dictionary(uniqueKeysWithValues: c.parameters.map { ($0.key, $0.value.description) })]
+      }
+      output.event("finished", [
+        "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
+        "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
+      ], important: true)
+      return
+    }
     print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
     print(summary.table(top: top))
     if let final = summary.final { print(summary.finalDescription(final)) }
-    if !noReport { print("report: \(try Report.write(sweepDirectory: out, top: max(top, 5)))") }
+    if let report { print("report: \(report)") }
   }
 }
 
@@ -305,30 +321,33 @@ enum SweepValidation {
   }
 }
 
-/// Rank 0's lines: one per round and one per finished trial, with the best so far.
+/// Rank 0's lines: one per round and one per finished trial, with the counts of trials done,
+/// running and queued and the best so far (text), or one JSON object per event (json).
 final class SweepConsole {
   let spec: SweepSpec
-  let quiet: Bool
-  let groups: Int
-  var done = 0, planned = 0
+  let console: Console
+  var done = 0, planned = 0, running = 0
   var best: (score: Double, id: Int)?
 
-  init(spec: SweepSpec, quiet: Bool, groups: Int) {
+  init(spec: SweepSpec, console: Console) {
     self.spec = spec
-    self.quiet = quiet
-    self.groups = groups
+    self.console = console
   }
 
   func round(_ round: Round) {
     planned += round.configurations.count * spec.repeats
-    guard !quiet else { return }
-    print("round \(round.index + 1): \(round.label), \(round.configurations.count) configuration(s) x \(spec.repeats) repeat(s)")
+    console.info("round \(round.index + 1): \(round.label), \(round.configurations.count) configuration(s) x \(spec.repeats) repeat(s)")
+    console.event("round", ["round": round.index + 1, "label": round.label, "configurations": round.configurations.count, "repeats": spec.repeats])
   }
 
-  func started(_ trial: TrialRecord, ranks: [Int]) {}
+  func started(_ trial: TrialRecord, ranks: [Int]) {
+    running += 1
+    if trial.round == TrialRecord.finalRound { planned += 1 }
+  }
 
   func finished(_ trial: TrialRecord, report: TrialReport) {
     done += 1
+    running -= 1
     let value = report.metrics.last?.value(of: spec.metric)
     // The final run's holdout is another validation set: it does not compete.
     if report.status == .finished, trial.round != TrialRecord.finalRound, let value, value.isFinite,
@@ -336,17 +355,25 @@ final class SweepConsole {
     {
       best = (spec.metric.score(value), trial.id)
     }
-    guard !quiet else { return }
+    let queued = max(0, planned - done - running)
+    let bestValue = best.map { spec.metric.higherIsBetter ? $0.score : -$0.score }
+    let parameters = SweepSummary.describe(trial.parameters, order: spec.parameters.map(\.name))
+    console.event("trial", [
+      "trial": trial.id, "round": trial.round == TrialRecord.finalRound ? "final" : "\(trial.round + 1)", "status": report.status.rawValue,
+      spec.metric.rawValue: value ?? NSNull(), "test_accuracy": report.testAccuracy ?? NSNull(), "diverged_at_step": report.divergedAtStep ?? NSNull(),
+      "error": report.error ?? NSNull(), "parameters": parameters, "train_seconds": report.trainSeconds, "done": done, "running": running,
+      "queued": queued, "best": bestValue ?? NSNull(), "best_trial": best?.id ?? NSNull(),
+    ])
+    guard console.mode != .json, !console.quiet else { return }
     let outcome: String =
       switch report.status {
       case .finished: value.map { String(format: "%@ %.4f", spec.metric.rawValue, $0) } ?? "finished"
       case .diverged: "diverged at step \(report.divergedAtStep ?? 0)"
       default: "failed: \(report.error ?? "?")"
       }
-    let parameters = SweepSummary.describe(trial.parameters, order: spec.parameters.map(\.name))
     let bestText = best.map { String(format: "best %.4f (#%d)", spec.metric.higherIsBetter ? $0.score : -$0.score, $0.id) } ?? ""
     let label = trial.round == TrialRecord.finalRound ? "final" : "#\(trial.id)"
     let test = report.testAccuracy.map { String(format: ", test accuracy %.4f", $0) } ?? ""
-    print(String(format: "[%d/%d] %@ %@%@  (%@; %.1fs)  %@", done, max(planned, done), label, outcome, test, parameters, report.trainSeconds, bestText))
+    print(String(format: "[%d done, %d running, %d queued] %@ %@%@  (%@; %.1fs)  %@", done, running, queued, label, outcome, test, parameters, report.trainSeconds, bestText))
   }
 }

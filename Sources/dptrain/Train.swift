@@ -41,6 +41,12 @@ struct Train: ParsableCommand {
   @Flag(help: "Print only the final summary.")
   var quiet = false
 
+  @Option(help: ArgumentHelp("Progress on the console: live (one line rewritten in place), plain (a line at most every 10 s, for logs), or auto (live on a terminal, plain otherwise and under mpirun).", valueName: "auto|live|plain"))
+  var progress = "auto"
+
+  @Option(help: ArgumentHelp("text, or json: one JSON object per line (start, progress, evaluation, finished/diverged).", valueName: "text|json"))
+  var logFormat = "text"
+
   @Flag(help: "Do not write DIR/report.html (and gradients.json) at the end.")
   var noReport = false
 
@@ -48,6 +54,7 @@ struct Train: ParsableCommand {
   var verbose = false
 
   func validate() throws {
+    try Console.validate(progress: progress, logFormat: logFormat)
     guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision: '\(precision)' should be float or double") }
     if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
     guard update == "sharded" || update == "replicated" else { throw ValidationError("--update: '\(update)' should be sharded or replicated") }
@@ -100,14 +107,21 @@ struct Train: ParsableCommand {
       configuration: configuration, model: model, train: data.train, validation: data.validation,
       normalization: normalization, communicator: communicator)
     let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks" + (architecture.batchNorm ? " (BatchNorm statistics: \(bnSync))" : "")
-    if isRoot && !quiet {
-      print("dptrain \(dptrainVersion): \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), \(T.dtypeName), \(processes), \(BLAS.threads) BLAS thread(s) per rank")
-      print("data: \(data.sourceDescription)")
-      print("schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)")
-      print("output: \(outPath)")
+    let console = Console(progress: progress, logFormat: logFormat, quiet: quiet)
+    if isRoot {
+      let network = "\(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue)"
+      console.info("dptrain \(dptrainVersion): \(network), \(T.dtypeName), \(processes), \(BLAS.threads) BLAS thread(s) per rank")
+      console.info("data: \(data.sourceDescription)")
+      console.info("schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)")
+      console.info("output: \(outPath)")
+      console.event("start", [
+        "version": dptrainVersion, "network": network, "precision": T.dtypeName, "ranks": communicator.size, "blas_threads": BLAS.threads,
+        "data": data.sourceDescription, "schedule": configuration.schedule.description, "batch_size": configuration.batchSize,
+        "total_steps": trainer.totalSteps, "steps_per_epoch": trainer.stepsPerEpoch, "output": outPath,
+      ])
     }
     let observer: (any TrainingObserver)? =
-      if let directory { ConsoleProgress(quiet: quiet, directory: directory) }
+      if let directory { ConsoleProgress(console: console, directory: directory) }
       else if verbose { RankProgress(rank: communicator.rank) } else { nil }
     let result: TrainingResult
     do {
@@ -118,7 +132,9 @@ struct Train: ParsableCommand {
           status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last, epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch),
           steps: trainer.step, ranks: communicator.size, trainSeconds: 0, samplesPerSecond: 0, communicationSeconds: nil))
         printError("error: \(error) (metrics so far in \(outPath)/metrics.csv)")
-        if !noReport, let path = try? Report.write(runDirectory: outPath) { printError("report: \(path)") }
+        let path = noReport ? nil : try? Report.write(runDirectory: outPath)
+        if let path { printError("report: \(path)") }
+        console.event("diverged", ["step": step, "metrics": "\(outPath)/metrics.csv", "report": path ?? NSNull()], important: true)
       }
       throw error
     }
@@ -135,9 +151,18 @@ struct Train: ParsableCommand {
       communicationSeconds: communicator.size > 1 ? result.communicationSeconds : nil,
       perRank: communicator.size > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil))
     let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
-    print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
-                 test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas, directory.modelPath))
-    if !noReport { print("report: \(try Report.write(runDirectory: outPath))") }
+    let report = noReport ? nil : try Report.write(runDirectory: outPath)
+    if console.mode == .json {
+      console.event("finished", [
+        "test_accuracy": test.accuracy, "test_loss": test.loss, "steps": result.steps, "train_seconds": result.trainSeconds,
+        "samples_per_second": result.samplesPerSecond, "model": directory.modelPath, "report": report ?? NSNull(),
+        "communication_seconds": communicator.size > 1 ? result.communicationSeconds : NSNull(),
+      ], important: true)
+    } else {
+      print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
+                   test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas, directory.modelPath))
+      if let report { print("report: \(report)") }
+    }
     if let error = (observer as? ConsoleProgress)?.writeError {
       // The model and summary are saved; the metrics file misses rows.
       throw CommandError("\(outPath)/metrics.csv: could not record every metrics row (\(error)); the model and summary.json were saved")
@@ -184,39 +209,6 @@ extension Train {
       throw ValidationError("--init-model \(initModel) is \(loaded.model.architecture.shapeDescription)\(loaded.model.architecture.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")")
     }
     return (loaded.model, loaded.normalization)
-  }
-}
-
-/// Progress on the console: one line per evaluation point, and a live line on a terminal.
-final class ConsoleProgress: TrainingObserver {
-  let quiet: Bool
-  let directory: RunDirectory
-  // Open MPI hands its ranks a pseudo-terminal even when mpirun writes to a pipe or a file.
-  let isTerminal = isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: ProcessInfo.processInfo.environment)
-  var lastLive = 0.0
-  /// The first failure to append a metrics row (reported after training).
-  var writeError: (any Error)?
-
-  init(quiet: Bool, directory: RunDirectory) {
-    self.quiet = quiet
-    self.directory = directory
-  }
-
-  func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {
-    guard isTerminal, !quiet else { return }
-    let now = Date().timeIntervalSinceReferenceDate
-    guard now - lastLive > 0.2 else { return }
-    lastLive = now
-    print(String(format: "\r  epoch %.2f  step %d/%d  eta %.2e  loss %.4f  %.0f samples/s\u{1B}[K", epoch, step, totalSteps, eta, batchLoss, samplesPerSecond), terminator: "")
-    dptrain_flush_stdout()
-  }
-
-  func trainingDidEvaluate(_ row: MetricsRow) {
-    do { try directory.append(row) } catch { if writeError == nil { writeError = error } }
-    guard !quiet else { return }
-    var line = String(format: "epoch %6.2f  step %6d  eta %.2e  train cost %.4f loss %.4f acc %.4f", row.epoch, row.step, row.eta, row.train.cost, row.train.loss, row.train.accuracy)
-    if let v = row.validation { line += String(format: "  |  val cost %.4f loss %.4f acc %.4f", v.cost, v.loss, v.accuracy) }
-    print((isTerminal ? "\r\u{1B}[K" : "") + line)
   }
 }
 

@@ -11,7 +11,7 @@ export SWIFT_BACKTRACE=enable=no
 source "$here/checks.sh"
 CHECK_FIGURES="^figures:|^screenshot:"
 
-echo "==> reports"
+echo "==> reports and terminal output"
 
 run="$work/run"
 # count_figures REPORT: charts (and their series/points), pictures and tables, as the XML parser sees them
@@ -116,6 +116,48 @@ check "report of a directory that is not a run: the error names the file" bash -
   mkdir -p '$work/empty'
   ! '$DPTRAIN' report '$work/empty' > '$work/err.txt' 2>&1
   grep -q '$work/empty/config.json' '$work/err.txt'"
+
+# Terminal output (README "Output"): live on a terminal, plain otherwise, JSON lines on request.
+small=(train --hidden 50 --epochs 2 --train-limit 3000 --no-report)
+check "on a terminal: a live progress line rewritten in place (\\r ... left, erase to end of line), then evaluation lines" bash -c "
+  script -q -c '$DPTRAIN ${small[*]} --hidden 256,128 --train-limit 20000 --out $work/tty' /dev/null > '$work/tty.txt'
+  grep -qaP '\r  epoch \d+\.\d\d  step \d+/400  eta \d\.\d\de[-+]\d\d  loss \d+\.\d{4}  \d+ samples/s  \d+s left\x1b\[K' '$work/tty.txt'
+  grep -qaP '^\r?\x1b\[Kepoch   2\.00  step    400  eta' '$work/tty.txt' || grep -qaP '\r\x1b\[Kepoch   2\.00  step    400  eta' '$work/tty.txt'"
+check "not a terminal (a pipe): plain lines, no carriage returns or escapes" bash -c "
+  '$DPTRAIN' ${small[*]} --out '$work/pipe' > '$work/pipe.txt'
+  ! grep -qaP '[\r\x1b]' '$work/pipe.txt'
+  grep -qE '^epoch   1\.00  step     30  eta [0-9.e+-]+  train cost [0-9.]+ loss [0-9.]+ acc [0-9.]+  \|  val cost' '$work/pipe.txt'
+  grep -qE '^test accuracy 0\.[0-9]{4}, test loss' '$work/pipe.txt'"
+check "--progress plain on a terminal, and rank 0 under mpirun (its pty says nothing about mpirun's output): no live line" bash -c "
+  script -q -c '$DPTRAIN ${small[*]} --progress plain --out $work/tty-plain' /dev/null > '$work/tty-plain.txt'
+  ! grep -qa \$'\r  epoch' '$work/tty-plain.txt'
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 script -q -c 'mpirun --oversubscribe -np 2 $DPTRAIN ${small[*]} --out $work/mpi-tty' /dev/null > '$work/mpi-tty.txt'
+  grep -qa 'test accuracy' '$work/mpi-tty.txt' && ! grep -qa \$'\r  epoch' '$work/mpi-tty.txt'"
+check "--log-format json: one JSON object per line (start, an evaluation per epoch, finished); with --quiet only finished" bash -c "
+  '$DPTRAIN' ${small[*]} --out '$work/json' --log-format json > '$work/json.txt'
+  python3 -c \"
+import json
+ev = [json.loads(l) for l in open('$work/json.txt')]
+names = [e['event'] for e in ev]
+assert names[0] == 'start' and names[-1] == 'finished' and names.count('evaluation') == 2, names
+assert set(names) <= {'start', 'progress', 'evaluation', 'finished'}, names
+assert 0 < ev[-1]['test_accuracy'] < 1 and ev[-1]['steps'] == 60
+assert ev[1]['validation']['accuracy'] > 0
+\"
+  test \$('$DPTRAIN' ${small[*]} --out '$work/json-quiet' --log-format json --quiet | python3 -c 'import json,sys; print(\",\".join(json.loads(l)[\"event\"] for l in sys.stdin))') = finished"
+check "sweep --log-format json: start, round, one trial event per trial with done/running/queued and the best, finished with the top table" bash -c "
+  '$DPTRAIN' sweep '$here/../../examples/quick-sweep.yaml' --out '$work/sweep-json' --log-format json --no-report > '$work/sweep.json'
+  python3 -c \"
+import json
+ev = [json.loads(l) for l in open('$work/sweep.json')]
+trials = [e for e in ev if e['event'] == 'trial']
+assert [e['event'] for e in ev][:2] == ['start', 'round'] and ev[-1]['event'] == 'finished' and len(trials) == 8
+assert trials[-1]['done'] == 8 and trials[-1]['queued'] == 0 and trials[0]['queued'] == 7
+assert ev[-1]['top'][0]['mean'] == max(t['val_accuracy'] for t in trials)
+\""
+check "--log-format and --progress reject other values, naming the flag" bash -c "
+  ! '$DPTRAIN' train --log-format yaml > '$work/e1.txt' 2>&1 && grep -q -- '--log-format' '$work/e1.txt'
+  ! '$DPTRAIN' train --progress fancy > '$work/e2.txt' 2>&1 && grep -q -- '--progress' '$work/e2.txt'"
 
 echo "reports: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
