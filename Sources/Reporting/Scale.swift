@@ -95,10 +95,11 @@ public enum Ticks {
     return out
   }
 
-  /// A short label: `0.25`, `1e-05`, `2e+03`, `10`.
+  /// A short label: `0.25`, `1e-05`, `10`, `11000` (whole numbers below 10^7 in full).
   public static func label(_ v: Double) -> String {
     if v == 0 { return "0" }
     let a = abs(v)
+    if a >= 1e4 && a < 1e7 && v == v.rounded() { return String(format: "%.0f", v) }
     if a >= 1e-3 && a < 1e4 {
       var s = String(format: "%.4g", v)
       if s.contains("e") { s = String(format: "%g", v) }

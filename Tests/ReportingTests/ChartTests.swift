@@ -15,6 +15,7 @@ struct ChartTests {
     #expect(Ticks.linear(0...1) == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1])
     #expect(Ticks.linear(0...1650).first == 0 && Ticks.linear(0...1650).last == 1500)
     #expect(Ticks.label(1e-5) == "1e-05" && Ticks.label(0.25) == "0.25" && Ticks.label(1500) == "1500")
+    #expect(Ticks.label(10_000) == "10000" && Ticks.label(2e7) == "2e+07")
   }
 
   @Test("a log scale maps decades evenly; a fitted domain has whole decades")
