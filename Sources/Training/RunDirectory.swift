@@ -7,16 +7,20 @@ public final class RunDirectory {
   public let path: String
   private let metricsHandle: FileHandle
 
-  public init(path: String, configuration: TrainingConfiguration) throws {
+  /// A new run directory, or (`resumingWith` the checkpoint's rows) the directory of a resumed
+  /// run: config.json is kept and metrics.csv rewritten with the rows up to the checkpoint (an
+  /// interrupted run may have written more).
+  public init(path: String, configuration: TrainingConfiguration, resumingWith rows: [MetricsRow]? = nil) throws {
     self.path = path
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
       throw RunDirectoryError(path: path, problem: "cannot create the output directory (\(error.localizedDescription)); pass a writable --out DIR")
     }
-    try Self.writeJSON(configuration, to: "\(path)/config.json")
+    if rows == nil { try Self.writeJSON(configuration, to: "\(path)/config.json") }
     let metricsPath = "\(path)/metrics.csv"
-    guard FileManager.default.createFile(atPath: metricsPath, contents: Data((MetricsRow.csvHeader + "\n").utf8)),
+    let text = ([MetricsRow.csvHeader] + (rows ?? []).map(\.csvLine)).joined(separator: "\n") + "\n"
+    guard FileManager.default.createFile(atPath: metricsPath, contents: Data(text.utf8)),
       let handle = FileHandle(forWritingAtPath: metricsPath)
     else { throw RunDirectoryError(path: metricsPath, problem: "cannot create the metrics file; pass a writable --out DIR") }
     handle.seekToEndOfFile()

@@ -106,7 +106,8 @@ public final class Trainer<T: Real> {
   public func broadcastInitialState() throws {
     guard communicator.size > 1 else { return }
     try communicator.broadcast(&model.parameters, root: 0)
-    try communicator.broadcast(&model.state, root: 0)
+    // A restored run with per-rank BatchNorm statistics keeps each rank's own averages.
+    if !(restoredPerRankState && configuration.bnSync == .local) { try communicator.broadcast(&model.state, root: 0) }
     try communicator.broadcast(&mean, root: 0)
     try communicator.broadcast(&invStd, root: 0)
   }
@@ -115,10 +116,13 @@ public final class Trainer<T: Real> {
   public func trainOnly() throws -> TrainingResult { try run(observer: nil, evaluate: false) }
 
   /// Trains to `totalSteps`. Rank 0 evaluates and reports to `observer`; every rank must call
-  /// it (the collectives pair up step by step).
-  public func run(observer: (any TrainingObserver)? = nil) throws -> TrainingResult { try run(observer: observer, evaluate: true) }
+  /// it (the collectives pair up step by step). `checkpoint` runs on every rank after each
+  /// update the configuration's checkpoint cadence names (and may call `checkpointState()`).
+  public func run(observer: (any TrainingObserver)? = nil, checkpoint: ((Trainer<T>) throws -> Void)? = nil) throws -> TrainingResult {
+    try run(observer: observer, evaluate: true, checkpoint: checkpoint)
+  }
 
-  func run(observer: (any TrainingObserver)?, evaluate evaluating: Bool) throws -> TrainingResult {
+  func run(observer: (any TrainingObserver)?, evaluate evaluating: Bool, checkpoint: ((Trainer<T>) throws -> Void)? = nil) throws -> TrainingResult {
     try broadcastInitialState()
     let b = configuration.batchSize
     let d = train.features
@@ -221,6 +225,9 @@ public final class Trainer<T: Real> {
         if ranks > 1 { finite = try communicator.broadcast(finite, root: 0) }
         guard finite == 1 else { throw TrainingError.diverged(step: step, loss: .nan) }
       }
+      let checkpointDue = step < totalSteps
+        && ((configuration.checkpointEvery.map { step % $0 == 0 } ?? false) || (configuration.checkpointEachEpoch == true && epochDone))
+      if checkpointDue, let checkpoint { try checkpoint(self) }
     }
     if let reducer { communicationSeconds += reducer.seconds }
     var result = TrainingResult(
@@ -239,6 +246,85 @@ public final class Trainer<T: Real> {
 
   /// Samples this rank has trained on (its shards), the weight of its running averages.
   public private(set) var localSamples = 0
+  /// Set by `restore`: keep each rank's own BatchNorm averages (local statistics) at start.
+  var restoredPerRankState = false
+
+  /// What a checkpoint holds of a run in progress, the same on every rank.
+  public struct State: Sendable {
+    public var step: Int
+    public var parameters: [T]
+    /// The whole momentum buffer (gathered from the ranks' segments in a sharded update).
+    public var velocity: [T]
+    /// Every rank's BatchNorm running averages, in rank order (identical with global statistics).
+    public var statePerRank: [[T]]
+    public var localSamplesPerRank: [Int]
+    public var metrics: [MetricsRow]
+    public init(step: Int, parameters: [T], velocity: [T], statePerRank: [[T]], localSamplesPerRank: [Int], metrics: [MetricsRow]) {
+      self.step = step
+      self.parameters = parameters
+      self.velocity = velocity
+      self.statePerRank = statePerRank
+      self.localSamplesPerRank = localSamplesPerRank
+      self.metrics = metrics
+    }
+  }
+
+  /// The run's state for a checkpoint. Collective: every rank calls it at the same step (the
+  /// momentum segments are all-gathered, each rank's averages broadcast, bit for bit).
+  public func checkpointState() throws -> State {
+    let ranks = communicator.size
+    var velocity = optimizer.velocity
+    if ranks > 1 && configuration.shardedUpdate {
+      try velocity.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
+    }
+    var states: [[T]] = []
+    var samples: [Int] = []
+    for r in 0..<ranks {
+      var s = r == communicator.rank ? model.state : [T].zeros(model.state.count)
+      if ranks > 1 { try communicator.broadcast(&s, root: r) }
+      states.append(s)
+      let c = try ranks > 1 ? communicator.broadcast(Double(localSamples), root: r) : Double(localSamples)
+      samples.append(Int(c))
+    }
+    // Rank 0's metrics (the other ranks keep none); the file is rank 0's to write.
+    return State(step: step, parameters: model.parameters, velocity: velocity, statePerRank: states, localSamplesPerRank: samples, metrics: metrics)
+  }
+
+  /// Continues from `state` (before `run`). With the same rank count every rank gets back its
+  /// own averages and sample count, so the run goes on bit for bit; with another rank count the
+  /// averages are pooled as `mergeRunningStatistics` does (the same model up to summation order).
+  public func restore(_ state: State) {
+    precondition(state.parameters.count == model.parameters.count && state.velocity.count == optimizer.velocity.count, "checkpoint of another network")
+    step = state.step
+    model.parameters = state.parameters
+    optimizer.velocity = state.velocity
+    metrics = state.metrics
+    let ranks = communicator.size
+    if state.statePerRank.count == ranks {
+      model.state = state.statePerRank[communicator.rank]
+      localSamples = state.localSamplesPerRank[communicator.rank]
+      restoredPerRankState = true
+    } else {
+      // Count-weighted pool of the saved ranks' averages (law of total variance).
+      let total = Double(state.localSamplesPerRank.reduce(0, +))
+      var pooled = [Double](repeating: 0, count: model.state.count)
+      for slot in model.stateLayout.slots where slot.kind == .runningMean {
+        let variance = model.stateLayout.slot(named: "layer\(slot.layer).running_var")!
+        for (i, j) in zip(slot.range, variance.range) {
+          var m = 0.0, second = 0.0
+          for (s, c) in zip(state.statePerRank, state.localSamplesPerRank) {
+            let w = total > 0 ? Double(c) / total : 1 / Double(state.statePerRank.count)
+            m += w * Double(s[i])
+            second += w * (Double(s[j]) + Double(s[i]) * Double(s[i]))
+          }
+          pooled[i] = m
+          pooled[j] = max(0, second - m * m)
+        }
+      }
+      model.state = pooled.map { T($0) }
+      localSamples = (state.localSamplesPerRank.reduce(0, +)) / max(ranks, 1)
+    }
+  }
 
   /// With per-rank BatchNorm statistics (`--bn-sync local`), replaces every rank's running
   /// averages by their count-weighted pool (the law of total variance):

@@ -53,6 +53,10 @@ public struct TrainingConfiguration: Codable, Sendable {
   /// Compare a checksum of every replica's parameters with rank 0's every this many updates
   /// (nil: at every epoch's end); always at the end of training.
   public var checkEvery: Int?
+  /// Write a checkpoint every this many updates; nil with `checkpointEachEpoch` false: never.
+  public var checkpointEvery: Int?
+  /// Write a checkpoint at every epoch's end (the default of `train`).
+  public var checkpointEachEpoch: Bool?
   /// Filled in when the run starts.
   public var ranks: Int = 1
   public var blasThreads: Int = 1

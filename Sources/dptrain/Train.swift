@@ -38,6 +38,12 @@ struct Train: ParsableCommand {
   @Option(help: ArgumentHelp("With several ranks: sharded (each rank updates its segment of the parameters, then they are gathered) or replicated (every rank updates everything after one allreduce); the same bits on one node.", valueName: "sharded|replicated"))
   var update = "sharded"
 
+  @Option(help: ArgumentHelp("Write DIR/checkpoint.safetensors (atomically) every STEPS updates, at every epoch's end, or never.", valueName: "STEPS|epoch|never"))
+  var checkpointEvery = "epoch"
+
+  @Option(help: ArgumentHelp("Continue the run in DIR from its last checkpoint, with DIR/config.json's settings (the training options given here are not used; --blas-threads and the output flags are). Same seed and rank count: the model of an uninterrupted run, bit for bit.", valueName: "DIR"))
+  var resume: String?
+
   @Flag(help: "Print only the final summary.")
   var quiet = false
 
@@ -62,19 +68,38 @@ struct Train: ParsableCommand {
     if checkEvery != "epoch" {
       guard let n = Int(checkEvery), n >= 1 else { throw ValidationError("--check-every: '\(checkEvery)' should be a number of steps >= 1 or 'epoch'") }
     }
+    if !["epoch", "never"].contains(checkpointEvery) {
+      guard let n = Int(checkpointEvery), n >= 1 else { throw ValidationError("--checkpoint-every: '\(checkpointEvery)' should be a number of steps >= 1, 'epoch' or 'never'") }
+    }
+    if let resume, Launch.isPrintingRank() {
+      for file in ["config.json", Checkpoint.fileName] where !FileManager.default.fileExists(atPath: (resume as NSString).appendingPathComponent(file)) {
+        throw ValidationError("--resume \(resume): no \(file) there; give the --out DIR of a run that wrote a checkpoint")
+      }
+    }
     if let initModel, Launch.isPrintingRank(), !FileManager.default.fileExists(atPath: initModel) {
       throw ValidationError("--init-model: no file at \(initModel)")
     }
   }
 
   func run() throws {
+    // A resumed run takes its settings from the run directory.
+    let resumed = try resume.map { dir -> TrainingConfiguration in
+      let path = (dir as NSString).appendingPathComponent("config.json")
+      guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot read the run's configuration") }
+      do { return try JSONDecoder().decode(TrainingConfiguration.self, from: bytes) } catch {
+        throw CommandError("\(path): not a dptrain configuration (\(error))")
+      }
+    }
     let options = dataOptions
-    let data = Prefetch { try options.load() }
+    let data = Prefetch {
+      if let c = resumed { return try DatasetSplits.load(c.data, validation: c.validation, trainLimit: c.trainLimit) }
+      return try options.load()
+    }
     let launch = try Launch.start()
     do {
-      switch Precision(rawValue: precision)! {
-      case .float: try train(Float.self, launch: launch, data: data)
-      case .double: try train(Double.self, launch: launch, data: data)
+      switch resumed?.precision ?? Precision(rawValue: precision)! {
+      case .float: try train(Float.self, launch: launch, data: data, resumed: resumed)
+      case .double: try train(Double.self, launch: launch, data: data, resumed: resumed)
       }
     } catch TrainingError.diverged {
       // Every rank saw the same loss: all stop here together, with the same status.
@@ -87,25 +112,31 @@ struct Train: ParsableCommand {
     launch.finalize()
   }
 
-  func train<T: Real>(_: T.Type, launch: Launch, data prefetched: Prefetch<DatasetSplits>) throws {
+  func train<T: Real>(_: T.Type, launch: Launch, data prefetched: Prefetch<DatasetSplits>, resumed: TrainingConfiguration?) throws {
     let communicator = launch.communicator
     let isRoot = communicator.rank == 0
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     let data = try prefetched.value()
-    let configuration = try resolvedConfiguration(data: data, communicator: communicator)
-    let architecture = configuration.architecture!
-    let (model, normalization) = try initialModel(T.self, configuration: configuration, data: data, isRoot: isRoot)
+    var configuration = try resumed ?? resolvedConfiguration(data: data, communicator: communicator)
+    configuration.ranks = communicator.size
+    configuration.blasThreads = BLAS.threads
+    guard let architecture = configuration.architecture else { throw CommandError("config.json: no architecture recorded; cannot resume") }
+    let (model, normalization) = resumed == nil
+      ? try initialModel(T.self, configuration: configuration, data: data, isRoot: isRoot)
+      : (MLP<T>(architecture: architecture), data.normalization)
 
-    let outPath = out ?? "runs/" + {
+    let outPath = resume ?? out ?? "runs/" + {
       let f = DateFormatter()
       f.dateFormat = "yyyyMMdd-HHmmss"
       return f.string(from: Date())
     }()
-    // Rank 0 alone writes the run directory and reports; the others train silently.
-    let directory = isRoot ? try RunDirectory(path: outPath, configuration: configuration) : nil
+    // Rank 0 alone reads the checkpoint and writes the run directory; the others train silently.
+    let checkpoint: Trainer<T>.State? = try resume.map { dir in try Self.shareCheckpoint(isRoot ? Checkpoint.read(from: dir, as: T.self) : nil, communicator) }
+    let directory = isRoot ? try RunDirectory(path: outPath, configuration: configuration, resumingWith: checkpoint?.metrics) : nil
     let trainer = Trainer<T>(
       configuration: configuration, model: model, train: data.train, validation: data.validation,
       normalization: normalization, communicator: communicator)
+    if let checkpoint { trainer.restore(checkpoint) }
     let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks" + (architecture.batchNorm ? " (BatchNorm statistics: \(bnSync))" : "")
     let console = Console(progress: progress, logFormat: logFormat, quiet: quiet)
     if isRoot {
@@ -114,6 +145,7 @@ struct Train: ParsableCommand {
       console.info("data: \(data.sourceDescription)")
       console.info("schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)")
       console.info("output: \(outPath)")
+      if let checkpoint { console.info("resuming at step \(checkpoint.step) of \(trainer.totalSteps) from \(Checkpoint.path(in: outPath)) (written by \(checkpoint.statePerRank.count) rank(s))") }
       console.event("start", [
         "version": dptrainVersion, "network": network, "precision": T.dtypeName, "ranks": communicator.size, "blas_threads": BLAS.threads,
         "data": data.sourceDescription, "schedule": configuration.schedule.description, "batch_size": configuration.batchSize,
@@ -125,7 +157,13 @@ struct Train: ParsableCommand {
       else if verbose { RankProgress(rank: communicator.rank) } else { nil }
     let result: TrainingResult
     do {
-      result = try trainer.run(observer: observer)
+      result = try trainer.run(observer: observer) { trainer in
+        // Every rank gathers; rank 0 writes. A failed write is reported and training goes on.
+        let state = try trainer.checkpointState()
+        if let directory {
+          do { try Checkpoint.write(state, to: directory.path) } catch { printError("warning: \(error)") }
+        }
+      }
     } catch let error as TrainingError {
       if case .diverged(let step, _) = error, let directory {
         try directory.writeSummary(RunSummary(
@@ -193,6 +231,8 @@ extension Train {
     configuration.blasThreads = BLAS.threads
     configuration.bnSync = BatchNormSync(rawValue: bnSync)!
     configuration.checkEvery = Int(checkEvery)
+    configuration.checkpointEvery = Int(checkpointEvery)
+    configuration.checkpointEachEpoch = checkpointEvery == "epoch"
     configuration.shardedUpdate = update == "sharded"
     return configuration
   }
@@ -209,6 +249,32 @@ extension Train {
       throw ValidationError("--init-model \(initModel) is \(loaded.model.architecture.shapeDescription)\(loaded.model.architecture.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")")
     }
     return (loaded.model, loaded.normalization)
+  }
+}
+
+extension Train {
+  /// Rank 0's checkpoint on every rank (other ranks may not see rank 0's files).
+  static func shareCheckpoint<T: Real>(_ state: Trainer<T>.State?, _ communicator: any Communicator) throws -> Trainer<T>.State {
+    guard communicator.size > 1 else { return state! }
+    var header: [Double] = [0, 0, 0, 0]
+    if let state {
+      header = [Double(state.step), Double(state.parameters.count), Double(state.statePerRank.count), Double(state.statePerRank.first?.count ?? 0)]
+    }
+    try communicator.broadcast(&header, root: 0)
+    let (step, p, ranks, s) = (Int(header[0]), Int(header[1]), Int(header[2]), Int(header[3]))
+    var parameters: [T] = state?.parameters ?? .zeros(p)
+    var velocity: [T] = state?.velocity ?? .zeros(p)
+    try communicator.broadcast(&parameters, root: 0)
+    try communicator.broadcast(&velocity, root: 0)
+    var states: [[T]] = []
+    for r in 0..<ranks {
+      var x: [T] = state?.statePerRank[r] ?? .zeros(s)
+      try communicator.broadcast(&x, root: 0)
+      states.append(x)
+    }
+    var samples: [Double] = (state?.localSamplesPerRank ?? [Int](repeating: 0, count: ranks)).map { Double($0) }
+    try communicator.broadcast(&samples, root: 0)
+    return Trainer<T>.State(step: step, parameters: parameters, velocity: velocity, statePerRank: states, localSamplesPerRank: samples.map { Int($0) }, metrics: state?.metrics ?? [])
   }
 }
 

@@ -144,3 +144,61 @@ struct DataParallelTests {
     for o in outcomes { #expect(o.contains("rank(s) 2 differ from rank 0"), "\(o)") }
   }
 }
+
+@Suite("Checkpoint and resume")
+struct CheckpointResumeTests {
+  /// Trains 2 epochs on `ranks` threads; with `resumeAt`, a second trainer restores the state a
+  /// checkpoint took at that epoch's end (through the file format) and finishes the run.
+  static func train(ranks: Int, bnSync: BatchNormSync, resumeAt: Int?, resumeRanks: Int? = nil) throws -> [Float] {
+    let configuration = {
+      var c = DataParallelTests.configuration(batchNorm: true, batchSize: 50, precision: .float, bnSync: bnSync)
+      c.checkpointEachEpoch = true
+      return c
+    }()
+    let data = DataParallelTests.data
+    let architecture = Architecture(inputSize: 24, hidden: configuration.hidden, classes: 3, batchNorm: true)
+    let dir = NSTemporaryDirectory() + "dptrain-ckpt-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let first = try InProcessGroup.run(size: ranks) { group in
+      let trainer = Trainer<Float>(
+        configuration: configuration, model: MLP(architecture: architecture, initialization: .he, seed: 5), train: data.train,
+        validation: nil, normalization: data.normalization, communicator: group)
+      final class Stop: Error {}
+      do {
+        _ = try trainer.run { t in
+          let state = try t.checkpointState()
+          if group.rank == 0 { try Checkpoint.write(state, to: dir) }
+          if let resumeAt, t.step / t.stepsPerEpoch == resumeAt { throw Stop() }
+        }
+      } catch is Stop {}
+      return trainer.model.parameters
+    }
+    guard resumeAt != nil else { return first[0] }
+    let state = try Checkpoint.read(from: dir, as: Float.self)
+    return try InProcessGroup.run(size: resumeRanks ?? ranks) { group in
+      let trainer = Trainer<Float>(
+        configuration: configuration, model: MLP(architecture: architecture), train: data.train, validation: nil,
+        normalization: data.normalization, communicator: group)
+      trainer.restore(state)
+      _ = try trainer.run()
+      return trainer.model.parameters
+    }[0]
+  }
+
+  @Test("stopped after epoch 1 and resumed from the checkpoint file: the parameters of an uninterrupted run, bit for bit",
+        arguments: [(1, BatchNormSync.global), (2, .global), (3, .local)])
+  func bitIdentical(ranks: Int, bnSync: BatchNormSync) throws {
+    let uninterrupted = try Self.train(ranks: ranks, bnSync: bnSync, resumeAt: nil)
+    let resumed = try Self.train(ranks: ranks, bnSync: bnSync, resumeAt: 1)
+    #expect(resumed == uninterrupted)
+  }
+
+  @Test("resuming a 2-rank checkpoint on 3 ranks finishes the same run up to summation order")
+  func otherRankCount() throws {
+    let uninterrupted = try Self.train(ranks: 2, bnSync: .global, resumeAt: nil)
+    let resumed = try Self.train(ranks: 2, bnSync: .global, resumeAt: 1, resumeRanks: 3)
+    let difference = zip(resumed, uninterrupted).map { abs(Double($0) - Double($1)) }.max()!
+    #expect(difference < 1e-4 && difference > 0, "\(difference)")
+  }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Checkpoint and resume with the release binary, as one process and under mpirun: a run killed
+# (SIGKILL) after a checkpoint and resumed ends with the model of an uninterrupted run, bit for
+# bit. Usage: checkpoint-tests.sh PATH/TO/dptrain. Exits 1 if any check failed.
+set -uo pipefail
+DPTRAIN="$1"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
+MPIRUN=(mpirun --oversubscribe --bind-to none)
+source "$here/checks.sh"
+CHECK_FIGURES="^killed at step"
+
+echo "==> checkpoints"
+
+args=(--hidden 128,64 --batch-norm --epochs 4 --train-limit 20000 --blas-threads 1 --quiet --no-report)
+
+# kill_resume NAME LAUNCHER...: trains uninterrupted, then again killed with SIGKILL once the
+# first checkpoint is on disk, resumes with the same launcher, and compares models and metrics.
+kill_resume() {
+  local name="$1"
+  shift
+  local a="$work/$name-a" b="$work/$name-b"
+  "$@" "$DPTRAIN" train "${args[@]}" --out "$a" > /dev/null || return 1
+  "$@" "$DPTRAIN" train "${args[@]}" --out "$b" > /dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 400); do [ -f "$b/checkpoint.safetensors" ] && break; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  pkill -9 -f -- "--out $b" 2>/dev/null
+  sleep 0.2
+  [ -f "$b/summary.json" ] && { echo "the run finished before the kill"; return 1; }
+  echo "killed at step $(python3 -c "import json,struct; b=open('$b/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]; print(json.loads(b[8:8+n])['__metadata__']['step'])") of 800"
+  "$@" "$DPTRAIN" train --resume "$b" --blas-threads 1 --quiet --no-report > "$work/resumed.txt" 2>&1 || { cat "$work/resumed.txt"; return 1; }
+  cmp "$a/model.safetensors" "$b/model.safetensors" && diff "$a/metrics.csv" "$b/metrics.csv"
+}
+check "one process killed after a checkpoint and resumed: the model and metrics of an uninterrupted run, bit for bit" kill_resume one env
+check "mpirun -np 2 killed after a checkpoint and resumed on 2 ranks: bit for bit" kill_resume two "${MPIRUN[@]}" -np 2
+check "a 2-rank checkpoint resumed as one process finishes (the same math, another summation order)" bash -c "
+  '$DPTRAIN' train --resume '$work/two-b' --blas-threads 1 --quiet --no-report | grep -q 'test accuracy 0\.'"
+check "--resume without a checkpoint, and a bad --checkpoint-every, name the problem" bash -c "
+  mkdir -p '$work/empty'
+  ! '$DPTRAIN' train --resume '$work/empty' > '$work/e1.txt' 2>&1 && grep -q -- '--resume $work/empty: no config.json' '$work/e1.txt'
+  ! '$DPTRAIN' train --checkpoint-every 0 > '$work/e2.txt' 2>&1 && grep -q -- '--checkpoint-every' '$work/e2.txt'"
+
+echo "checkpoints: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
