@@ -10,6 +10,9 @@ public enum TrainingError: Error, CustomStringConvertible {
   case diverged(step: Int, loss: Double)
   /// After update `step`, the parameters of `ranks` differ from rank 0's.
   case replicasDiffer(step: Int, ranks: [Int])
+  /// A rank was asked to stop (a signal); every rank stopped after update `step`, once the
+  /// checkpoint callback had run.
+  case interrupted(step: Int)
 
   public var description: String {
     switch self {
@@ -17,6 +20,8 @@ public enum TrainingError: Error, CustomStringConvertible {
       "diverged at step \(step): the training loss became \(loss); lower the learning rate (--eta / --cyclical) or check --init"
     case .replicasDiffer(let step, let ranks):
       "replica consistency check failed after step \(step): the parameters of rank(s) \(ranks.map(String.init).joined(separator: ", ")) differ from rank 0's"
+    case .interrupted(let step):
+      "interrupted after step \(step)"
     }
   }
 }
@@ -78,6 +83,11 @@ public final class Trainer<T: Real> {
   public let stepsPerEpoch: Int
   public let totalSteps: Int
 
+  /// Polled at every step on every rank: true asks to stop. The ranks agree through the step's
+  /// loss allreduce (any rank asking stops all at the same step), the checkpoint callback runs,
+  /// and `run` throws `TrainingError.interrupted`.
+  public var stopRequested: (() -> Bool)?
+
   /// Rows per evaluation chunk (bounds the evaluation workspace).
   public static var evaluationChunk: Int { 1000 }
 
@@ -134,7 +144,7 @@ public final class Trainer<T: Real> {
     let p = model.layout.count
     // Gradient sums, then the batch's loss sum and correct count, in memory the communicator
     // reduces from directly (shared memory on an MPI node).
-    let reduced: UnsafeMutableBufferPointer<T> = try communicator.makeReductionBuffer(count: p + 2)
+    let reduced: UnsafeMutableBufferPointer<T> = try communicator.makeReductionBuffer(count: p + 3)
     let synchronized = ranks > 1 && configuration.bnSync == .global
     let sharded = ranks > 1 && configuration.shardedUpdate
     let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
@@ -172,19 +182,21 @@ public final class Trainer<T: Real> {
         try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: reduced.baseAddress!, accumulate: false)
         reduced[p] = T(lossSum)
         reduced[p + 1] = T(correct)
+        reduced[p + 2] = stopRequested?() == true ? 1 : 0
       }
       if ranks > 1 {
         let t0 = DispatchTime.now().uptimeNanoseconds
         if sharded {
           // This rank's segment of the summed gradients; the loss and count in full.
           try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: reduced[0..<p]))
-          try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: reduced[p..<(p + 2)]))
+          try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: reduced[p..<(p + 3)]))
         } else {
           try communicator.allReduceSum(reduced)
         }
         communicationSeconds += secondsSince(t0)
       }
       let batchLoss = Double(reduced[p]) / Double(global.count)
+      let stopping = reduced[p + 2] > 0
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
       let eta = configuration.schedule.rate(step: step, epoch: e)
       optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: reduced.baseAddress!, batchCount: global.count, eta: eta,
@@ -227,7 +239,8 @@ public final class Trainer<T: Real> {
       }
       let checkpointDue = step < totalSteps
         && ((configuration.checkpointEvery.map { step % $0 == 0 } ?? false) || (configuration.checkpointEachEpoch == true && epochDone))
-      if checkpointDue, let checkpoint { try checkpoint(self) }
+      if (checkpointDue || (stopping && step < totalSteps)), let checkpoint { try checkpoint(self) }
+      if stopping && step < totalSteps { throw TrainingError.interrupted(step: step) }
     }
     if let reducer { communicationSeconds += reducer.seconds }
     var result = TrainingResult(

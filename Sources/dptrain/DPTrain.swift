@@ -10,6 +10,8 @@ enum ExitCodes {
   static let diverged: Int32 = 3
   /// A gradient check's max relative error exceeded --tolerance.
   static let gradientCheckFailed: Int32 = 4
+  /// Stopped by SIGTERM/SIGINT after writing a checkpoint: `train --resume DIR` continues.
+  static let interrupted: Int32 = 5
 }
 
 @main
@@ -19,7 +21,8 @@ struct DPTrain: ParsableCommand {
     abstract: "Data-parallel training of k-layer fully connected networks (DD2424) over MPI and OpenBLAS.",
     discussion: """
       Exit status: 0 success, 1 error, \(ExitCodes.diverged) training diverged (non-finite loss), \
-      \(ExitCodes.gradientCheckFailed) gradient check above tolerance, 64 invalid arguments.
+      \(ExitCodes.gradientCheckFailed) gradient check above tolerance, \(ExitCodes.interrupted) stopped by SIGTERM/SIGINT with a \
+      checkpoint written (train --resume DIR continues), 64 invalid arguments.
       """,
     version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
     subcommands: [Train.self, Sweep.self, SweepStatus.self, Top.self, Report.self, GradCheck.self, Evaluate.self, Benchmark.self],

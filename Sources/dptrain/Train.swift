@@ -96,6 +96,7 @@ struct Train: ParsableCommand {
       return try options.load()
     }
     let launch = try Launch.start()
+    dptrain_install_stop_handlers()
     do {
       switch resumed?.precision ?? Precision(rawValue: precision)! {
       case .float: try train(Float.self, launch: launch, data: data, resumed: resumed)
@@ -105,6 +106,10 @@ struct Train: ParsableCommand {
       // Every rank saw the same loss: all stop here together, with the same status.
       launch.finalize()
       throw ExitCode(ExitCodes.diverged)
+    } catch TrainingError.interrupted {
+      // Every rank stopped after the same step, the checkpoint written.
+      launch.finalize()
+      throw ExitCode(ExitCodes.interrupted)
     } catch {
       launch.abortIfDistributed(error, command: "dptrain")
       throw error
@@ -137,6 +142,7 @@ struct Train: ParsableCommand {
       configuration: configuration, model: model, train: data.train, validation: data.validation,
       normalization: normalization, communicator: communicator)
     if let checkpoint { trainer.restore(checkpoint) }
+    trainer.stopRequested = { dptrain_stop_signal() != 0 }
     let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks" + (architecture.batchNorm ? " (BatchNorm statistics: \(bnSync))" : "")
     let console = Console(progress: progress, logFormat: logFormat, quiet: quiet)
     if isRoot {
@@ -165,6 +171,11 @@ struct Train: ParsableCommand {
         }
       }
     } catch let error as TrainingError {
+      if case .interrupted(let step) = error, let directory {
+        let signal = dptrain_stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"
+        printError("\(signal): stopped after step \(step) of \(trainer.totalSteps); checkpoint \(Checkpoint.path(in: directory.path)); continue with: dptrain train --resume \(directory.path)")
+        console.event("interrupted", ["step": step, "checkpoint": Checkpoint.path(in: directory.path)], important: true)
+      }
       if case .diverged(let step, _) = error, let directory {
         try directory.writeSummary(RunSummary(
           status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last, epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch),

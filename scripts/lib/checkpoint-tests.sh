@@ -10,7 +10,7 @@ trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
 MPIRUN=(mpirun --oversubscribe --bind-to none)
 source "$here/checks.sh"
-CHECK_FIGURES="^killed at step"
+CHECK_FIGURES="^killed at step|^SIGTERM: stopped"
 
 echo "==> checkpoints"
 
@@ -37,6 +37,33 @@ kill_resume() {
 }
 check "one process killed after a checkpoint and resumed: the model and metrics of an uninterrupted run, bit for bit" kill_resume one env
 check "mpirun -np 2 killed after a checkpoint and resumed on 2 ranks: bit for bit" kill_resume two "${MPIRUN[@]}" -np 2
+# term_resume NAME LAUNCHER...: like kill_resume, but SIGTERM (what Slurm sends before a time
+# limit) once the first epoch's metrics row is written, with no periodic checkpoints: the
+# process writes one at the next step boundary and exits with status 5.
+term_resume() {
+  local name="$1"
+  shift
+  local a="$work/$name-a" b="$work/$name-b" long=(--hidden 128,64 --batch-norm --epochs 12 --train-limit 20000 --blas-threads 1 --quiet --no-report)
+  "$@" "$DPTRAIN" train "${long[@]}" --out "$a" > /dev/null || return 1
+  "$@" "$DPTRAIN" train "${long[@]}" --checkpoint-every never --out "$b" > "$work/term.txt" 2>&1 &
+  local pid=$!
+  for _ in $(seq 400); do [ "$(wc -l < "$b/metrics.csv" 2>/dev/null || echo 0)" -ge 2 ] && break; sleep 0.02; done
+  kill -TERM "$pid"
+  wait "$pid"
+  local status=$?
+  cat "$work/term.txt"
+  [ -f "$b/summary.json" ] && { echo "the run finished before SIGTERM"; return 1; }
+  if [ "$1" = env ]; then
+    [ "$status" -eq 5 ] || { echo "exit status $status, expected 5"; return 1; }
+  fi
+  grep -q "SIGTERM: stopped after step [0-9]* of 2400; checkpoint .*; continue with: dptrain train --resume $b" "$work/term.txt" || return 1
+  sleep 0.3
+  pgrep -f -- "--out $b" && { echo "processes left behind"; return 1; }
+  "$@" "$DPTRAIN" train --resume "$b" --blas-threads 1 --quiet --no-report > /dev/null || return 1
+  cmp "$a/model.safetensors" "$b/model.safetensors" && diff "$a/metrics.csv" "$b/metrics.csv"
+}
+check "SIGTERM to one process: checkpoint at the next step, exit 5, resume bit for bit" term_resume one-term env
+check "SIGTERM to mpirun -np 2: every rank stops after the same step, checkpoint written, nothing left, resume bit for bit" term_resume two-term "${MPIRUN[@]}" -np 2
 check "a 2-rank checkpoint resumed as one process finishes (the same math, another summation order)" bash -c "
   '$DPTRAIN' train --resume '$work/two-b' --blas-threads 1 --quiet --no-report | grep -q 'test accuracy 0\.'"
 check "--resume without a checkpoint, and a bad --checkpoint-every, name the problem" bash -c "
