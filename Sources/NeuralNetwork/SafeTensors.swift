@@ -23,6 +23,18 @@ public struct SafeTensorsError: Error, CustomStringConvertible {
   public var description: String { "\(path): \(problem)" }
 }
 
+/// The system's reason for a failed file operation ("No space left on device", "Permission
+/// denied"), not Foundation's wrapper text.
+public func describeIOError(_ error: any Error) -> String {
+  let ns = error as NSError
+  if let inner = ns.userInfo[NSUnderlyingErrorKey] as? any Error {
+    let underlying = inner as NSError
+    if underlying.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(underlying.code))) }
+  }
+  if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+  return ns.localizedDescription
+}
+
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
 /// `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}`, then
 /// the little-endian tensor bytes. Read by PyTorch, NumPy (safetensors.numpy) and others.
@@ -55,7 +67,9 @@ public enum SafeTensors {
         for v in tensor.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
       }
     }
-    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+      throw SafeTensorsError(path: path, problem: "cannot write: \(describeIOError(error))")
+    }
   }
 
   /// Reads every tensor (F32 or F64) and the metadata of a safetensors file.

@@ -39,7 +39,8 @@ public enum Checkpoint {
     } catch {
       unlink(temporary)
       if let error = error as? CheckpointError { throw error }
-      throw CheckpointError(path: final, problem: "cannot write the checkpoint (\(error)); the previous checkpoint, if any, is intact")
+      let reason = (error as? SafeTensorsError)?.problem ?? describeIOError(error)
+      throw CheckpointError(path: final, problem: "cannot write the checkpoint (\(reason)); the previous checkpoint, if any, is intact")
     }
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNetwork
 
 /// Writes a run's files into its directory as the run goes: `config.json` at the start,
 /// `metrics.csv` one row per evaluation point (flushed, so a diverged or killed run keeps
@@ -15,7 +16,7 @@ public final class RunDirectory {
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-      throw RunDirectoryError(path: path, problem: "cannot create the output directory (\(error.localizedDescription)); pass a writable --out DIR")
+      throw RunDirectoryError(path: path, problem: "cannot create the output directory (\(describeIOError(error))); pass a writable --out DIR")
     }
     if rows == nil { try Self.writeJSON(configuration, to: "\(path)/config.json") }
     let metricsPath = "\(path)/metrics.csv"
@@ -46,7 +47,7 @@ public final class RunDirectory {
     do {
       try encoder.encode(value).write(to: URL(fileURLWithPath: file), options: .atomic)
     } catch {
-      throw RunDirectoryError(path: file, problem: "cannot write (\(error.localizedDescription))")
+      throw RunDirectoryError(path: file, problem: "cannot write (\(describeIOError(error)))")
     }
   }
 }

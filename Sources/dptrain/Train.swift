@@ -163,11 +163,19 @@ struct Train: ParsableCommand {
       else if verbose { RankProgress(rank: communicator.rank) } else { nil }
     let result: TrainingResult
     do {
+      var checkpointFailing = false
       result = try trainer.run(observer: observer) { trainer in
-        // Every rank gathers; rank 0 writes. A failed write is reported and training goes on.
+        // Every rank gathers; rank 0 writes. A failed write is reported (once until one succeeds)
+        // and training goes on: the previous checkpoint stays intact.
         let state = try trainer.checkpointState()
-        if let directory {
-          do { try Checkpoint.write(state, to: directory.path) } catch { printError("warning: \(error)") }
+        guard let directory else { return }
+        do {
+          try Checkpoint.write(state, to: directory.path)
+          if checkpointFailing { printError("checkpoint written again at step \(state.step)") }
+          checkpointFailing = false
+        } catch {
+          if !checkpointFailing { printError("warning: \(error) (training goes on; further failures are not reported until a checkpoint succeeds)") }
+          checkpointFailing = true
         }
       }
     } catch let error as TrainingError {
@@ -193,7 +201,13 @@ struct Train: ParsableCommand {
       try RunDirectory.writeJSON(histograms, to: (outPath as NSString).appendingPathComponent(ReportFiles.gradients))
     }
     let test = try trainer.evaluate(data.test)
-    try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
+    do {
+      try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
+    } catch {
+      let resumable = FileManager.default.fileExists(atPath: Checkpoint.path(in: outPath))
+        ? "; the last checkpoint is intact: make room and continue with dptrain train --resume \(outPath)" : ""
+      throw CommandError("\(error)\(resumable)")
+    }
     try directory.writeSummary(RunSummary(
       status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
       ranks: communicator.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,

@@ -64,6 +64,26 @@ term_resume() {
 }
 check "SIGTERM to one process: checkpoint at the next step, exit 5, resume bit for bit" term_resume one-term env
 check "SIGTERM to mpirun -np 2: every rank stops after the same step, checkpoint written, nothing left, resume bit for bit" term_resume two-term "${MPIRUN[@]}" -np 2
+# A disk that fills up mid-run: a 600 KB tmpfs (root only), filled after the first checkpoint.
+full="$work/full"
+mkdir -p "$full"
+if mount -t tmpfs -o size=600k tmpfs "$full" 2>/dev/null; then
+  check "disk full mid-run: a clear warning, the previous checkpoint intact, a clear error at the end, resume after making room" bash -c "
+    '$DPTRAIN' train --hidden 20 --epochs 6 --train-limit 20000 --checkpoint-every 50 --blas-threads 1 --no-report --out '$full/run' > '$work/full.txt' 2>&1 &
+    pid=\$!
+    for _ in \$(seq 400); do [ -f '$full/run/checkpoint.safetensors' ] && break; sleep 0.01; done
+    dd if=/dev/zero of='$full/fill' bs=1k > /dev/null 2>&1
+    wait \$pid && { echo 'expected a failure'; exit 1; }
+    grep -v '^epoch' '$work/full.txt'
+    grep -q 'checkpoint.safetensors: cannot write the checkpoint (cannot write: No space left on device); the previous checkpoint, if any, is intact' '$work/full.txt'
+    grep -q 'model.safetensors: cannot write: No space left on device; the last checkpoint is intact: make room and continue with dptrain train --resume' '$work/full.txt'
+    rm '$full/fill'
+    '$DPTRAIN' train --resume '$full/run' --blas-threads 1 --no-report --quiet | grep -q 'test accuracy 0\.'"
+  umount "$full"
+else
+  echo "  skip disk-full check: cannot mount a small tmpfs here (needs root)"
+  skipped=$((skipped + 1))
+fi
 check "a 2-rank checkpoint resumed as one process finishes (the same math, another summation order)" bash -c "
   '$DPTRAIN' train --resume '$work/two-b' --blas-threads 1 --quiet --no-report | grep -q 'test accuracy 0\.'"
 check "--resume without a checkpoint, and a bad --checkpoint-every, name the problem" bash -c "
