@@ -51,6 +51,8 @@ public struct TrialReport: Codable, Sendable, Equatable {
   public var steps: Int
   public var trainSeconds: Double
   public var samplesPerSecond: Double
+  /// The step the trial's own checkpoint let it continue from (an interrupted sweep's trial).
+  public var resumedFromStep: Int?
 
   public init(
     status: TrialStatus, metrics: [EpochMetrics], testAccuracy: Double? = nil, testLoss: Double? = nil, divergedAtStep: Int? = nil,

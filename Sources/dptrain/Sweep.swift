@@ -107,6 +107,10 @@ struct Sweep: ParsableCommand {
     let scheduler = try SweepScheduler(spec: parsed, store: store, blasThreads: BLAS.threads)
     let output = Console(progress: "plain", logFormat: logFormat, quiet: quiet)
     let console = SweepConsole(spec: parsed, console: output)
+    // A resumed sweep counts what earlier sessions did.
+    let earlier = try store.trials()
+    console.done = earlier.filter(\.status.isDone).count
+    console.planned = earlier.count
     scheduler.onRound = { console.round($0) }
     scheduler.onStart = { console.started($0, ranks: $1) }
     scheduler.onFinish = { console.finished($0, report: $1) }
@@ -228,19 +232,41 @@ final class TrialRunner {
     let trainer = Trainer<T>(
       configuration: configuration, model: model, train: data.train, validation: data.validation,
       normalization: normalization, communicator: group)
+    // The trial's own checkpoints: an interrupted sweep's trial continues from its last one.
+    let checkpoints = (sweepDirectory as NSString).appendingPathComponent("checkpoints/trial-\(work.id)")
+    var exists = group.rank == 0 && FileManager.default.fileExists(atPath: Checkpoint.path(in: checkpoints)) ? 1.0 : 0.0
+    if group.size > 1 { exists = try group.broadcast(exists, root: 0) }
+    var resumedFrom: Int?
+    if exists == 1 {
+      let state = try Train.shareCheckpoint(group.rank == 0 ? try Checkpoint.read(from: checkpoints, as: T.self) : nil, group)
+      trainer.restore(state)
+      resumedFrom = state.step
+    }
     let observer = PollingObserver(poll: poll)
     let result: TrainingResult
     do {
-      result = try trainer.run(observer: observer)
+      result = try trainer.run(observer: observer) { trainer in
+        let state = try trainer.checkpointState()
+        guard trainer.communicator.rank == 0 else { return }
+        do {
+          try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+          try Checkpoint.write(state, to: checkpoints)
+        } catch {
+          printError("warning: trial #\(work.id): \(error)")
+        }
+      }
     } catch TrainingError.diverged(let step, _) {
+      if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
       return TrialReport(
         status: .diverged, metrics: trainer.metrics.map(EpochMetrics.init), divergedAtStep: step, steps: trainer.step,
         trainSeconds: 0, samplesPerSecond: 0)
     }
     if let error = observer.pollError { throw error }
+    if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
     var report = TrialReport(
       status: .finished, metrics: result.metrics.map(EpochMetrics.init), steps: result.steps, trainSeconds: result.trainSeconds,
       samplesPerSecond: result.samplesPerSecond)
+    report.resumedFromStep = resumedFrom
     if work.isFinal && group.rank == 0 {
       let test = try trainer.evaluate(data.test)
       report.testAccuracy = test.accuracy
@@ -363,6 +389,7 @@ final class SweepConsole {
       spec.metric.rawValue: value ?? NSNull(), "test_accuracy": report.testAccuracy ?? NSNull(), "diverged_at_step": report.divergedAtStep ?? NSNull(),
       "error": report.error ?? NSNull(), "parameters": parameters, "train_seconds": report.trainSeconds, "done": done, "running": running,
       "queued": queued, "best": bestValue ?? NSNull(), "best_trial": best?.id ?? NSNull(),
+      "resumed_from_step": report.resumedFromStep ?? NSNull(),
     ])
     guard console.mode != .json, !console.quiet else { return }
     let outcome: String =
@@ -373,7 +400,8 @@ final class SweepConsole {
       }
     let bestText = best.map { String(format: "best %.4f (#%d)", spec.metric.higherIsBetter ? $0.score : -$0.score, $0.id) } ?? ""
     let label = trial.round == TrialRecord.finalRound ? "final" : "#\(trial.id)"
-    let test = report.testAccuracy.map { String(format: ", test accuracy %.4f", $0) } ?? ""
+    let test = (report.testAccuracy.map { String(format: ", test accuracy %.4f", $0) } ?? "")
+      + (report.resumedFromStep.map { ", continued from its checkpoint at step \($0)" } ?? "")
     print(String(format: "[%d done, %d running, %d queued] %@ %@%@  (%@; %.1fs)  %@", done, running, queued, label, outcome, test, parameters, report.trainSeconds, bestText))
   }
 }

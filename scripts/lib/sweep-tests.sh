@@ -147,6 +147,28 @@ kill_and_resume() {
 check "kill -9 a one-process sweep half-way, resume: no finished trial re-run, the table of an uninterrupted sweep" kill_and_resume env
 check "kill -9 mpirun -np 2 half-way, resume: no finished trial re-run, the table of an uninterrupted sweep" kill_and_resume "${MPIRUN[@]}" -np 2
 
+# An interrupted trial continues from its own checkpoint (written at each of its epochs' ends).
+cat > "$work/long.yaml" <<'EOF'
+seed: 2
+base: { hidden: "256,128", batch-norm: true, train-limit: 20000, validation: 2000, epochs: 6 }
+search:
+  lambda: { log_uniform: [1.0e-5, 1.0e-3] }
+strategy: { kind: random, trials: 2 }
+EOF
+trial_checkpoint() {
+  "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
+  "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-b" --blas-threads 1 --no-report > /dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 600); do ls "$work"/long-b/checkpoints/trial-2/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null
+  "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-b" --resume --blas-threads 1 --no-report > "$work/long.txt" || return 1
+  cat "$work/long.txt"
+  grep -qE "^\[2 done, 0 running, 0 queued\] #2 val_accuracy [0-9.]+, continued from its checkpoint at step [1-9][0-9]*" "$work/long.txt" || return 1
+  diff <("$DPTRAIN" top "$work/long-a" -k 2) <("$DPTRAIN" top "$work/long-b" -k 2) && [ -z "$(ls -A "$work/long-b/checkpoints")" ]
+}
+check "a trial interrupted mid-way continues from its own checkpoint on resume, to the uninterrupted result" trial_checkpoint
+
 check "--resume with another spec is refused, naming both" bash -c "
   ! '$DPTRAIN' sweep '$work/small.yaml' --out '$work/uninterrupted-1' --resume > '$work/other.txt' 2>&1
   grep -q 'is not the spec' '$work/other.txt'"
