@@ -31,6 +31,9 @@ public protocol WorkSource: AnyObject {
 public struct TrialDispatcher {
   public let world: any Communicator
   public let groupSize: Int
+  /// Polled while waiting: true (a signal) makes `coordinate` and `work` stop waiting and throw
+  /// `DispatchStopped` (a running trial stops itself through its trainer).
+  public var shouldStop: () -> Bool = { false }
   static let assignTag = 7101
   static let resultTag = 7102
 
@@ -109,6 +112,7 @@ public struct TrialDispatcher {
         // Nothing runs and nothing can start: a bug in the source, not a wait.
         throw DispatchError("no trial is running and none can start, but the sweep is not over")
       }
+      if shouldStop() { throw DispatchStopped() }
       idle.wait()
     }
     let stop = [UInt8](try encoder.encode(Assignment<S.Work>.stop))
@@ -123,6 +127,7 @@ public struct TrialDispatcher {
     var idle = Backoff()
     while true {
       guard let (_, bytes) = try world.receiveIfReady(tag: Self.assignTag) else {
+        if shouldStop() { throw DispatchStopped() }
         idle.wait()
         continue
       }
@@ -146,6 +151,11 @@ struct Backoff {
     microseconds = min(2000, microseconds * 2)
   }
   mutating func reset() { microseconds = 50 }
+}
+
+/// Waiting ended because `shouldStop` said so.
+public struct DispatchStopped: Error {
+  public init() {}
 }
 
 public struct DispatchError: Error, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSupport
 import Datasets
 import Distributed
 import DistributedMPI
@@ -69,8 +70,15 @@ struct Sweep: ParsableCommand {
     // Start reading the base configuration's data while MPI starts.
     let prefetch = try? TrialRunner.prefetch(spec: loadSpec())
     let launch = try Launch.start()
+    dptrain_install_stop_handlers()
     do {
       try sweep(launch: launch, prefetch: prefetch)
+    } catch is DispatchStopped {
+      launch.finalize()
+      throw ExitCode(ExitCodes.interrupted)
+    } catch TrainingError.interrupted {
+      launch.finalize()
+      throw ExitCode(ExitCodes.interrupted)
     } catch {
       launch.abortIfDistributed(error, command: "dptrain sweep")
       throw error
@@ -80,7 +88,8 @@ struct Sweep: ParsableCommand {
 
   func sweep(launch: Launch, prefetch: (key: String, data: Prefetch<DatasetSplits>)?) throws {
     let world = launch.communicator
-    let dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
+    var dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
+    dispatcher.shouldStop = { dptrain_stop_signal() != 0 }
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     // Trials of one rank need no communicator; groups of several are split from the world.
     let group: any Communicator = ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
@@ -121,6 +130,10 @@ struct Sweep: ParsableCommand {
       try dispatcher.coordinate(scheduler) { work, poll in try withoutActuallyEscaping(poll) { try runner.run(work, poll: $0) } }
     } catch {
       try? store.setStatus("interrupted")
+      if error is DispatchStopped || (error as? TrainingError).map({ if case .interrupted = $0 { true } else { false } }) == true {
+        let signal = dptrain_stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"
+        printError("\(signal): the sweep stopped; finished trials are in \(store.path), running ones wrote checkpoints; continue with: dptrain sweep \(spec) --out \(out) --resume")
+      }
       throw error
     }
     try store.setStatus("finished")
@@ -193,6 +206,9 @@ final class TrialRunner {
       case .float: return try trial(Float.self, command: command, data: splits, work: work, poll: poll)
       case .double: return try trial(Double.self, command: command, data: splits, work: work, poll: poll)
       }
+    } catch TrainingError.interrupted(let step) {
+      // Stopped by a signal, its checkpoint written: not a result; the sweep stops.
+      throw TrainingError.interrupted(step: step)
     } catch let error as ValidationError {
       return .failed(error.message)
     } catch {
@@ -242,6 +258,7 @@ final class TrialRunner {
       trainer.restore(state)
       resumedFrom = state.step
     }
+    trainer.stopRequested = { dptrain_stop_signal() != 0 }
     let observer = PollingObserver(poll: poll)
     let result: TrainingResult
     do {

@@ -84,6 +84,45 @@ else
   echo "  skip disk-full check: cannot mount a small tmpfs here (needs root)"
   skipped=$((skipped + 1))
 fi
+# rank_pid PATTERN RANK: the pid of MPI rank RANK among processes matching PATTERN
+rank_pid() {
+  pgrep -f -- "$1" | while read -r p; do
+    grep -qz "^OMPI_COMM_WORLD_RANK=$2\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
+  done | head -1
+}
+
+# kill_rank RANK: mpirun -np 2 training killed at rank RANK (SIGKILL) after its first checkpoint:
+# the job ends within seconds with nothing left, and resuming gives the uninterrupted model.
+kill_rank() {
+  local victim_rank="$1" b="$work/victim-$1"
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" train "${args[@]}" --checkpoint-every 50 --out "$b" > "$work/victim.txt" 2>&1 &
+  local job=$! pid=""
+  for _ in $(seq 400); do
+    pid="$(rank_pid "--out $b" "$victim_rank")"
+    [ -n "$pid" ] && [ -f "$b/checkpoint.safetensors" ] && break
+    sleep 0.05
+  done
+  [ -n "$pid" ] || { echo "rank $victim_rank not found"; kill "$job"; return 1; }
+  local start
+  start=$(date +%s.%N)
+  kill -9 "$pid"
+  wait "$job"
+  local rc=$?
+  local elapsed
+  elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+  sleep 0.5
+  echo "killed rank $victim_rank: mpirun exited $rc after $elapsed s"
+  [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" || return 1
+  pgrep -f -- "--out $b" && { echo "processes left behind"; return 1; }
+  [ -f "$b/summary.json" ] && { echo "the run finished before the kill"; return 1; }
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" train --resume "$b" --blas-threads 1 --quiet --no-report > /dev/null || return 1
+  # The uninterrupted 2-rank run of the same options (checkpoints do not change the model).
+  cmp "$work/two-a/model.safetensors" "$b/model.safetensors"
+}
+CHECK_FIGURES="$CHECK_FIGURES|^killed rank"
+check "kill -9 rank 0 of mpirun -np 2: ends within seconds, nothing left, resume gives the uninterrupted model" kill_rank 0
+check "kill -9 rank 1 of mpirun -np 2: ends within seconds, nothing left, resume gives the uninterrupted model" kill_rank 1
+
 check "a 2-rank checkpoint resumed as one process finishes (the same math, another summation order)" bash -c "
   '$DPTRAIN' train --resume '$work/two-b' --blas-threads 1 --quiet --no-report | grep -q 'test accuracy 0\.'"
 check "--resume without a checkpoint, and a bad --checkpoint-every, name the problem" bash -c "
