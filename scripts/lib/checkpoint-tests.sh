@@ -130,5 +130,13 @@ check "--resume without a checkpoint, and a bad --checkpoint-every, name the pro
   ! '$DPTRAIN' train --resume '$work/empty' > '$work/e1.txt' 2>&1 && grep -q -- '--resume $work/empty: no config.json' '$work/e1.txt'
   ! '$DPTRAIN' train --checkpoint-every 0 > '$work/e2.txt' 2>&1 && grep -q -- '--checkpoint-every' '$work/e2.txt'"
 
+check "scripts/mpi-train: a missing hostfile, a malformed hostfile line and a bad -np are named (exit 64)" bash -c "
+  root='$here/../..'
+  \"\$root/scripts/mpi-train\" -np 2 --hostfile '$work/none' -- --epochs 1 > '$work/h1.txt' 2>&1; test \$? -eq 64 && grep -q 'hostfile $work/none: no such readable file' '$work/h1.txt'
+  printf 'localhost slots=2\nnode1 slots=two\n' > '$work/hosts'
+  \"\$root/scripts/mpi-train\" -np 2 --hostfile '$work/hosts' -- --epochs 1 > '$work/h2.txt' 2>&1; test \$? -eq 64 && grep -q '$work/hosts:2: .node1 slots=two. is not' '$work/h2.txt'
+  \"\$root/scripts/mpi-train\" -np zero -- --epochs 1 > '$work/h3.txt' 2>&1; test \$? -eq 64 && grep -q -- '-np zero' '$work/h3.txt'
+  grep -v '^#' \"\$root/hostfiles/localhost\" > /dev/null"
+
 echo "checkpoints: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
