@@ -138,5 +138,14 @@ check "scripts/mpi-train: a missing hostfile, a malformed hostfile line and a ba
   \"\$root/scripts/mpi-train\" -np zero -- --epochs 1 > '$work/h3.txt' 2>&1; test \$? -eq 64 && grep -q -- '-np zero' '$work/h3.txt'
   grep -v '^#' \"\$root/hostfiles/localhost\" > /dev/null"
 
+check "an output directory that cannot be created, a corrupted config.json or checkpoint: each named, nothing trained" bash -c "
+  touch '$work/plain-file'
+  ! '$DPTRAIN' train --out '$work/plain-file/run' > '$work/u1.txt' 2>&1 && grep -q '$work/plain-file/run: cannot create the output directory (.*); pass a writable --out DIR' '$work/u1.txt'
+  cp -r '$work/one-b' '$work/broken-config' && echo '{\"seed\": ' > '$work/broken-config/config.json'
+  ! '$DPTRAIN' train --resume '$work/broken-config' > '$work/u2.txt' 2>&1 && grep -q 'broken-config/config.json: not a dptrain configuration' '$work/u2.txt'
+  cp -r '$work/one-b' '$work/broken-ckpt' && head -c 100 '$work/one-b/checkpoint.safetensors' > '$work/broken-ckpt/checkpoint.safetensors'
+  ! '$DPTRAIN' train --resume '$work/broken-ckpt' --quiet > '$work/u3.txt' 2>&1 && grep -q 'broken-ckpt/checkpoint.safetensors' '$work/u3.txt'
+  cat '$work/u1.txt' '$work/u2.txt' '$work/u3.txt'"
+
 echo "checkpoints: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

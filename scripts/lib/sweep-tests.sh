@@ -133,7 +133,8 @@ kill_and_resume() {
   before="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE status = 'finished' ORDER BY id")"
   echo "killed after $(wc -l <<<"$before") finished trial(s)"
   [ "$(wc -l <<<"$before")" -ge 4 ] || return 1
-  sql "$dir/sweep.sqlite" "SELECT status FROM trial" | grep -qE "queued|running" || { echo "the sweep ended before the kill"; return 1; }
+  # (a count, not `sql | grep -q`: grep leaving early breaks the pipe, and pipefail would see it)
+  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status IN ('queued', 'running')")" -gt 0 ] || { echo "the sweep ended before the kill"; return 1; }
   "$@" "$DPTRAIN" sweep "$work/resume.yaml" --out "$dir" --resume > "$work/resumed.txt" 2>&1 || { cat "$work/resumed.txt"; return 1; }
   grep -E "resuming" "$work/resumed.txt" | sed 's/^/resumed: /'
   # Every trial finished before the kill is untouched: same finish time, one attempt.
@@ -169,32 +170,32 @@ trial_checkpoint() {
 }
 check "a trial interrupted mid-way continues from its own checkpoint on resume, to the uninterrupted result" trial_checkpoint
 
-# kill_worker: mpirun -np 2 sweep, rank 1 killed (SIGKILL) once 4 trials are done: the job ends
-# within seconds with nothing left, and --resume reaches the uninterrupted 2-rank table.
+# kill_worker RANK: mpirun -np 2 running the long sweep, rank RANK killed (SIGKILL) once a trial
+# has checkpointed: the job ends within seconds with nothing left, and --resume continues the
+# killed trials from their checkpoints to the uninterrupted 2-rank table.
 kill_worker() {
-  local dir="$work/fault-worker"
-  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/resume.yaml" --out "$dir" --no-report > /dev/null 2>&1 &
+  local victim="$1" dir="$work/fault-worker-$1"
+  [ -f "$work/long-2a/sweep.sqlite" ] ||
+    "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-2a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --blas-threads 1 --no-report > /dev/null 2>&1 &
   local job=$!
-  for _ in $(seq 600); do
-    sleep 0.05
-    [ -f "$dir/sweep.sqlite" ] || continue
-    [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status = 'finished'" 2>/dev/null || echo 0)" -ge 4 ] && break
-  done
+  for _ in $(seq 600); do ls "$dir"/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
   local pid start
-  pid="$(pgrep -f -- "--out $dir" | while read -r p; do grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && echo "$p"; done | head -1)"
-  [ -n "$pid" ] || { echo "rank 1 not found"; kill "$job"; return 1; }
+  pid="$(pgrep -f -- "--out $dir" | while read -r p; do grep -qz "^OMPI_COMM_WORLD_RANK=$victim\$" "/proc/$p/environ" 2>/dev/null && echo "$p"; done | head -1)"
+  [ -n "$pid" ] || { echo "rank $victim not found"; kill "$job"; return 1; }
   start=$(date +%s.%N)
   kill -9 "$pid"
   wait "$job"
   local rc=$? elapsed
   elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
   sleep 0.5
-  echo "worker killed: mpirun exited $rc after $elapsed s"
+  echo "rank $victim killed: mpirun exited $rc after $elapsed s"
   [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" || return 1
   pgrep -f -- "--out $dir" && { echo "processes left behind"; return 1; }
-  sql "$dir/sweep.sqlite" "SELECT status FROM trial" | grep -qE "queued|running" || { echo "the sweep ended before the fault"; return 1; }
-  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/resume.yaml" --out "$dir" --resume --no-report > /dev/null 2>&1 || return 1
-  diff <("$DPTRAIN" top "$dir" -k 12) <("$DPTRAIN" top "$work/uninterrupted-6" -k 12)
+  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status != 'finished'")" -gt 0 ] || { echo "the sweep ended before the kill"; return 1; }
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --resume --blas-threads 1 --no-report > "$work/kw.txt" 2>&1 || { cat "$work/kw.txt"; return 1; }
+  grep -E "continued from its checkpoint" "$work/kw.txt" | sed 's/^/resumed: /'
+  diff <("$DPTRAIN" top "$dir" -k 2) <("$DPTRAIN" top "$work/long-2a" -k 2)
 }
 # term_sweep: SIGTERM to mpirun -np 2 during the long sweep's trials (Open MPI passes it to the
 # ranks about 1 s later and kills them 1 s after that): every running trial stops at its next
@@ -202,7 +203,8 @@ kill_worker() {
 # trials to the uninterrupted 2-rank table.
 term_sweep() {
   local dir="$work/fault-term"
-  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-2a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
+  [ -f "$work/long-2a/sweep.sqlite" ] ||
+    "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-2a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --blas-threads 1 --no-report > "$work/term.txt" 2>&1 &
   local job=$!
   for _ in $(seq 600); do ls "$dir"/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
@@ -217,8 +219,9 @@ term_sweep() {
   grep -q "continued from its checkpoint at step" "$work/term2.txt" || { cat "$work/term2.txt"; return 1; }
   diff <("$DPTRAIN" top "$dir" -k 2) <("$DPTRAIN" top "$work/long-2a" -k 2)
 }
-CHECK_FIGURES="$CHECK_FIGURES|^worker killed: |^term: |^SIGTERM: "
-check "kill -9 of a worker rank during a sweep: ends within seconds, nothing left, resume reaches the uninterrupted table" kill_worker
+CHECK_FIGURES="$CHECK_FIGURES|^rank [01] killed: |^resumed: |^term: |^SIGTERM: "
+check "kill -9 of a worker rank mid-trial: ends within seconds, nothing left, resume continues its trial to the uninterrupted table" kill_worker 1
+check "kill -9 of rank 0 (the coordinator) mid-trial: the same" kill_worker 0
 check "SIGTERM to mpirun -np 2 during a sweep: running trials checkpoint and stop, nothing left, resume continues them to the uninterrupted table" term_sweep
 
 check "--resume with another spec is refused, naming both" bash -c "
