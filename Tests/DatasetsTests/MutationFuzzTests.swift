@@ -71,6 +71,23 @@ struct MutationFuzzTests {
     #expect(r.refused > 300, "\(r)")
   }
 
+  @Test("random files of 0-20,000 bytes, raw and gzipped: every reader refuses them naming the file, or reads them")
+  func randomFiles() throws {
+    let dir = try TempDirectory()
+    var rng = SeededGenerator(seed: 14)
+    for round in 0..<150 {
+      let bytes = (0..<rng.nextBelow(20_000)).map { _ in UInt8(rng.nextBelow(256)) }
+      let path = try dir.write("random\(round)" + (round % 2 == 0 ? ".gz" : ""), bytes, gzip: round % 2 == 0)
+      for read in [{ _ = try IDX.readImages(path: $0) }, { _ = try IDX.readLabels(path: $0) }, { _ = try CIFAR10.read(path: $0) }] as [(String) throws -> Void] {
+        do { try read(path) } catch let error as DatasetError {
+          #expect(error.description.contains(path), "\(error)")
+        } catch {
+          Issue.record("\(path): unexpected \(type(of: error)): \(error)")
+        }
+      }
+    }
+  }
+
   @Test("CIFAR-10 batches: 300 mutations of a 3-record file")
   func cifar() throws {
     let valid = cifarRecords(labels: [1, 2, 3], pixels: testPixels(count: 3, features: 3072))
