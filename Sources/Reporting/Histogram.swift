@@ -42,14 +42,8 @@ public struct Histogram: Codable, Sendable, Equatable {
     let y = logCounts
       ? Scale.fitting(counts.map(Double.init).filter { $0 > 0 } + [1], kind: .log, range: m.top...(height - m.bottom), flipped: true)
       : Scale(kind: .linear, domain: 0...Swift.max(1, top * 1.05), range: m.top...(height - m.bottom), flipped: true)
-    var out = """
-      <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(Markup.escape(id))" data-chart="\(Markup.escape(id))" \
-      data-series="1" data-points="\(counts.count)" width="\(Markup.n(width))" height="\(Markup.n(height))" \
-      viewBox="0 0 \(Markup.n(width)) \(Markup.n(height))" role="img">
-      <title>\(Markup.escape(title))</title>
-      <text x="\(Markup.n(m.left))" y="16" class="chart-title">\(Markup.escape(title))</text>
-
-      """
+    var out = Markup.chartOpening(
+      id: id, title: title, series: 1, points: "\(counts.count)", width: width, height: height, titleX: m.left)
     out += LineChart.axes(x: x, y: y, width: width, height: height, xLabel: "value", yLabel: logCounts ? "count (log)" : "count")
     let base = y(logCounts ? y.domain.lowerBound : 0)
     for (i, c) in counts.enumerated() where c > 0 {

@@ -80,14 +80,8 @@ public struct LineChart: Sendable {
       ?? Scale.fitting(xs, kind: .linear, range: m.left...(width - m.right))
     let y = yDomain.map { Scale(kind: yScale, domain: $0, range: m.top...(height - m.bottom), flipped: true) }
       ?? Scale.fitting(ys, kind: yScale, range: m.top...(height - m.bottom), flipped: true)
-    var out = """
-      <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(Markup.escape(id))" data-chart="\(Markup.escape(id))" \
-      data-series="\(drawn.count)" data-points="\(drawn.map { String($0.points.count) }.joined(separator: ","))" \
-      width="\(Markup.n(width))" height="\(Markup.n(height))" viewBox="0 0 \(Markup.n(width)) \(Markup.n(height))" role="img">
-      <title>\(Markup.escape(title))</title>
-      <text x="\(Markup.n(m.left))" y="16" class="chart-title">\(Markup.escape(title))</text>
-
-      """
+    var out = Markup.chartOpening(
+      id: id, title: title, series: drawn.count, points: drawn.map { String($0.points.count) }.joined(separator: ","), width: width, height: height, titleX: m.left)
     out += Self.axes(x: x, y: y, width: width, height: height, xLabel: xLabel, yLabel: yLabel)
     let showMarkers = markers ?? (drawn.map(\.points.count).max() ?? 0 <= 40)
     for (i, s) in drawn.enumerated() {

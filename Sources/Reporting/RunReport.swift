@@ -118,8 +118,8 @@ public struct RunReport {
     return (0..<steps).map { s in (Double(s + 1), configuration.schedule.rate(step: s, epoch: Int(Double(s) / perEpoch.rounded()))) }
   }
 
-  /// The charts of the run, in page order (tests count them).
-  public func charts() -> [String] {
+  /// Cost, loss and accuracy curves, and the learning rate when the schedule gives one.
+  func learningCharts() -> [String] {
     var charts: [String] = []
     let steps = Double(max(1, summary?.steps ?? metrics.last?.step ?? 1))
     func curve(_ id: String, _ title: String, _ label: String, _ value: (SplitMetrics) -> Double) -> String {
@@ -145,10 +145,12 @@ public struct RunReport {
       chart.markers = false
       charts.append(chart.svg())
     }
-    for (i, h) in gradients.enumerated() {
-      charts.append(h.svg(id: "gradient-\(i + 1)", title: "\(h.name): cost gradient", logCounts: true))
-    }
     return charts
+  }
+
+  /// One histogram per weight matrix.
+  func gradientCharts() -> [String] {
+    gradients.enumerated().map { i, h in h.svg(id: "gradient-\(i + 1)", title: "\(h.name): cost gradient", logCounts: true) }
   }
 
   /// The weight tiles as `<img>` elements with their captions.
@@ -167,7 +169,7 @@ public struct RunReport {
     var body = "<h1>dptrain run \(Markup.escape(name))</h1>\n"
     body += "<p class=\"lead\">\(Markup.escape(network)), \(Markup.escape(c.loss.rawValue)), \(Markup.escape(c.schedule.description)), batch \(c.batchSize), lambda \(c.lambda), \(c.ranks) rank(s)</p>\n"
     body += figures()
-    body += "<h2>Learning curves</h2>\n<div class=\"stack\">\n" + charts().prefix(4).joined() + "</div>\n"
+    body += "<h2>Learning curves</h2>\n<div class=\"stack\">\n" + learningCharts().joined() + "</div>\n"
     let tiles = weightTiles()
     if !tiles.isEmpty {
       let what = c.hidden.isEmpty ? "one image per class" : "the first \(tiles.count) hidden units"
@@ -180,7 +182,7 @@ public struct RunReport {
     }
     if !gradients.isEmpty {
       body += "<h2>Gradients at the end of training</h2>\n<p>The cost's gradient on one batch of \(c.batchSize), per weight matrix (counts on a log axis).</p>\n<div class=\"grid\">\n"
-      body += charts().dropFirst(4).joined() + "</div>\n"
+      body += gradientCharts().joined() + "</div>\n"
       body += table(["matrix", "entries", "min", "max", "mean", "std"], gradients.map { h in
         [h.name, "\(h.count)", String(format: "%.3e", h.min), String(format: "%.3e", h.max), String(format: "%.3e", h.mean), String(format: "%.3e", h.std)]
       })

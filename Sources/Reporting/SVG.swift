@@ -20,6 +20,20 @@ public enum Markup {
     return out
   }
 
+  /// The opening of every chart: an `<svg>` element marked `data-chart` (its id), `data-series`
+  /// and `data-points` (what was drawn, for tests and scripts), its `<title>`, and the visible
+  /// title at (`titleX`, 16). Close it with `</svg>`.
+  static func chartOpening(id: String, title: String, series: Int, points: String, width: Double, height: Double, titleX: Double) -> String {
+    """
+    <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(escape(id))" data-chart="\(escape(id))" \
+    data-series="\(series)" data-points="\(points)" width="\(n(width))" height="\(n(height))" \
+    viewBox="0 0 \(n(width)) \(n(height))" role="img">
+    <title>\(escape(title))</title>
+    <text x="\(n(titleX))" y="16" class="chart-title">\(escape(title))</text>
+
+    """
+  }
+
   /// A coordinate with at most 2 decimals.
   static func n(_ x: Double) -> String {
     guard x.isFinite else { return "0" }

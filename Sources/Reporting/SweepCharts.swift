@@ -58,14 +58,8 @@ public struct ScatterChart: Sendable {
     let values = points.compactMap(\.value)
     let lo = values.min() ?? 0, hi = values.max() ?? 1
     func t(_ v: Double) -> Double { hi > lo ? (v - lo) / (hi - lo) : 1 }
-    var out = """
-      <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(Markup.escape(id))" data-chart="\(Markup.escape(id))" \
-      data-series="\(Set(points.map(\.group)).count)" data-points="\(points.count)" width="\(Markup.n(width))" height="\(Markup.n(height))" \
-      viewBox="0 0 \(Markup.n(width)) \(Markup.n(height))" role="img">
-      <title>\(Markup.escape(title))</title>
-      <text x="\(Markup.n(m.left))" y="16" class="chart-title">\(Markup.escape(title))</text>
-
-      """
+    var out = Markup.chartOpening(
+      id: id, title: title, series: Set(points.map(\.group)).count, points: "\(points.count)", width: width, height: height, titleX: m.left)
     // Axes drawn by LineChart's helper with this chart's margins.
     out += LineChart.axes(x: x, y: y, width: width - m.right + LineChart.margin.right, height: height, xLabel: xLabel, yLabel: yLabel)
     // Worse points first, so the best are on top.
@@ -134,14 +128,8 @@ public struct ParallelCoordinates: Sendable {
     }
     let colors = lines.compactMap(\.color)
     let lo = colors.min() ?? 0, hi = colors.max() ?? 1
-    var out = """
-      <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(Markup.escape(id))" data-chart="\(Markup.escape(id))" \
-      data-series="\(lines.count)" data-points="\(axes.count)" width="\(Markup.n(width))" height="\(Markup.n(height))" \
-      viewBox="0 0 \(Markup.n(width)) \(Markup.n(height))" role="img">
-      <title>\(Markup.escape(title))</title>
-      <text x="\(Markup.n(left))" y="16" class="chart-title">\(Markup.escape(title))</text>
-
-      """
+    var out = Markup.chartOpening(
+      id: id, title: title, series: lines.count, points: "\(axes.count)", width: width, height: height, titleX: left)
     for line in lines.sorted(by: { ($0.color ?? -.infinity) < ($1.color ?? -.infinity) }) {
       let path = line.values.enumerated().map { "\(Markup.n(left + Double($0.offset) * step)),\(Markup.n(scales[$0.offset]($0.element)))" }.joined(separator: " ")
       let color = line.color.map { Palette.sequential(hi > lo ? ($0 - lo) / (hi - lo) : 1) } ?? "#bbb"
@@ -199,14 +187,8 @@ public struct Timeline: Sendable {
     let height = top + Double(max(rows.count, 1)) * rowHeight + 42
     let end = max(bars.map(\.end).max() ?? 1, 1e-3)
     let x = Scale(kind: .linear, domain: 0...end, range: left...right)
-    var out = """
-      <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(Markup.escape(id))" data-chart="\(Markup.escape(id))" \
-      data-series="\(rows.count)" data-points="\(bars.count)" width="\(Markup.n(width))" height="\(Markup.n(height))" \
-      viewBox="0 0 \(Markup.n(width)) \(Markup.n(height))" role="img">
-      <title>\(Markup.escape(title))</title>
-      <text x="\(Markup.n(left))" y="16" class="chart-title">\(Markup.escape(title))</text>
-
-      """
+    var out = Markup.chartOpening(
+      id: id, title: title, series: rows.count, points: "\(bars.count)", width: width, height: height, titleX: left)
     for t in Ticks.linear(0...end) {
       out += "<line x1=\"\(Markup.n(x(t)))\" y1=\"\(Markup.n(top))\" x2=\"\(Markup.n(x(t)))\" y2=\"\(Markup.n(height - 36))\" stroke=\"#eee\"/>"
       out += "<text x=\"\(Markup.n(x(t)))\" y=\"\(Markup.n(height - 22))\" text-anchor=\"middle\" font-size=\"10\">\(Ticks.label(t))</text>\n"
