@@ -144,11 +144,6 @@ public final class SweepScheduler: WorkSource {
       if t.round == TrialRecord.finalRound { finalState = .done }
     }
   }
-
-  /// Trials done so far and planned so far.
-  public var counts: (done: Int, planned: Int) {
-    ((try? store.trials().filter(\.status.isDone).count) ?? 0, nextID - 1)
-  }
 }
 
 extension SweepSpec {

@@ -67,16 +67,14 @@ struct Sweep: ParsableCommand {
   }
 
   func run() throws {
+    let parsed = try loadSpec()
     // Start reading the base configuration's data while MPI starts.
-    let prefetch = try? TrialRunner.prefetch(spec: loadSpec())
+    let prefetch = try? TrialRunner.prefetch(spec: parsed)
     let launch = try Launch.start()
     dptrain_install_stop_handlers()
     do {
-      try sweep(launch: launch, prefetch: prefetch)
-    } catch is DispatchStopped {
-      launch.finalize()
-      throw ExitCode(ExitCodes.interrupted)
-    } catch TrainingError.interrupted {
+      try sweep(parsed, launch: launch, prefetch: prefetch)
+    } catch where Self.isStop(error) {
       launch.finalize()
       throw ExitCode(ExitCodes.interrupted)
     } catch {
@@ -86,7 +84,14 @@ struct Sweep: ParsableCommand {
     launch.finalize()
   }
 
-  func sweep(launch: Launch, prefetch: (key: String, data: Prefetch<DatasetSplits>)?) throws {
+  /// A signal stopped the sweep: a rank's waiting (`DispatchStopped`) or its trial (`interrupted`).
+  static func isStop(_ error: any Error) -> Bool {
+    if error is DispatchStopped { return true }
+    if case .interrupted? = error as? TrainingError { return true }
+    return false
+  }
+
+  func sweep(_ parsed: SweepSpec, launch: Launch, prefetch: (key: String, data: Prefetch<DatasetSplits>)?) throws {
     let world = launch.communicator
     var dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
     dispatcher.shouldStop = { dptrain_stop_signal() != 0 }
@@ -100,7 +105,7 @@ struct Sweep: ParsableCommand {
       return
     }
 
-    let parsed = try loadSpec()
+    let output = Console(progress: "plain", logFormat: logFormat, quiet: quiet)
     let store = try SweepStore(directory: out, create: !resume)
     if resume {
       guard let header = try store.header() else { throw CommandError("\(store.path): the sweep has no header row; start a new sweep") }
@@ -108,13 +113,12 @@ struct Sweep: ParsableCommand {
         throw CommandError("\(spec) is not the spec \(out) was started with (\(header.specFile)); resume with that spec, or start a new sweep in another --out")
       }
       let requeued = try store.resume(ranks: world.size, ranksPerTrial: ranksPerTrial)
-      Console(progress: "plain", logFormat: logFormat, quiet: quiet).info("resuming \(out): \(requeued) interrupted trial(s) queued again")
+      output.info("resuming \(out): \(requeued) interrupted trial(s) queued again")
     } else {
       let text = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
       try store.writeHeader(spec: parsed, specFile: spec, specText: text, ranks: world.size, ranksPerTrial: ranksPerTrial)
     }
     let scheduler = try SweepScheduler(spec: parsed, store: store, blasThreads: BLAS.threads)
-    let output = Console(progress: "plain", logFormat: logFormat, quiet: quiet)
     let console = SweepConsole(spec: parsed, console: output)
     // A resumed sweep counts what earlier sessions did.
     let earlier = try store.trials()
@@ -130,7 +134,7 @@ struct Sweep: ParsableCommand {
       try dispatcher.coordinate(scheduler) { work, poll in try withoutActuallyEscaping(poll) { try runner.run(work, poll: $0) } }
     } catch {
       try? store.setStatus("interrupted")
-      if error is DispatchStopped || (error as? TrainingError).map({ if case .interrupted = $0 { true } else { false } }) == true {
+      if Self.isStop(error) {
         let signal = dptrain_stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"
         printError("\(signal): the sweep stopped; finished trials are in \(store.path), running ones wrote checkpoints; continue with: dptrain sweep \(spec) --out \(out) --resume")
       }
