@@ -84,13 +84,6 @@ else
   echo "  skip disk-full check: cannot mount a small tmpfs here (needs root)"
   skipped=$((skipped + 1))
 fi
-# rank_pid PATTERN RANK: the pid of MPI rank RANK among processes matching PATTERN
-rank_pid() {
-  pgrep -f -- "$1" | while read -r p; do
-    grep -qz "^OMPI_COMM_WORLD_RANK=$2\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
-  done | head -1
-}
-
 # kill_rank RANK: mpirun -np 2 training killed at rank RANK (SIGKILL) after its first checkpoint:
 # the job ends within seconds with nothing left, and resuming gives the uninterrupted model.
 kill_rank() {

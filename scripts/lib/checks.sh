@@ -18,3 +18,11 @@ check() { # check NAME COMMAND...: passes when COMMAND exits 0; shows its output
     sed 's/^/       /' "$work/last.log" | tail -n 20
   fi
 }
+
+# rank_pid PATTERN RANK: the pid of MPI rank RANK among the processes whose command line matches
+# PATTERN (mpirun itself has no OMPI_COMM_WORLD_RANK), or nothing
+rank_pid() {
+  pgrep -f -- "$1" | while read -r p; do
+    grep -qz "^OMPI_COMM_WORLD_RANK=$2\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
+  done | head -1
+}

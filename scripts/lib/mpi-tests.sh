@@ -97,10 +97,7 @@ kill_test() {
   local job=$!
   local victim=""
   for _ in $(seq 1 200); do
-    victim=$(pgrep -f "dptrain train --hidden 256,128 --epochs 50" | while read -r p; do
-      # a rank, not mpirun: its parent is mpirun
-      [ "$(ps -o comm= -p "$(ps -o ppid= -p "$p" | tr -d ' ')")" = "mpirun" ] && grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" && echo "$p"
-    done | head -1)
+    victim=$(rank_pid "dptrain train --hidden 256,128 --epochs 50" 1)
     [ -n "$victim" ] && grep -q "^epoch" "$work/kill.txt" && break
     sleep 0.1
   done

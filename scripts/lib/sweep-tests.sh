@@ -181,7 +181,7 @@ kill_worker() {
   local job=$!
   for _ in $(seq 600); do ls "$dir"/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
   local pid start
-  pid="$(pgrep -f -- "--out $dir" | while read -r p; do grep -qz "^OMPI_COMM_WORLD_RANK=$victim\$" "/proc/$p/environ" 2>/dev/null && echo "$p"; done | head -1)"
+  pid="$(rank_pid "--out $dir" "$victim")"
   [ -n "$pid" ] || { echo "rank $victim not found"; kill "$job"; return 1; }
   start=$(date +%s.%N)
   kill -9 "$pid"
