@@ -71,9 +71,10 @@ public final class SweepScheduler: WorkSource {
 
   /// The outcome of a finished round: per configuration, the mean score of its finished repeats.
   func outcome(of round: Round, trials: [TrialRecord]) -> RoundOutcome {
+    let byKey = Dictionary(grouping: trials, by: \.key)
     var scores: [Int: Double?] = [:]
     for c in round.configurations {
-      let values = trials.filter { $0.key == c.key && $0.status == .finished }.compactMap { $0.last?.value(of: spec.metric) }.filter(\.isFinite)
+      let values = (byKey[c.key] ?? []).finishedValues(of: spec.metric)
       scores[c.key] = values.isEmpty ? nil : spec.metric.score(values.reduce(0, +) / Double(values.count))
     }
     return RoundOutcome(round: round, scores: scores)

@@ -47,13 +47,15 @@ public struct SweepSummary: Sendable {
     trials = try store.trials()
     final = trials.first { $0.round == TrialRecord.finalRound }
     let spec = header.spec
+    // Trials by (round, configuration) in one pass: a sweep may hold 100,000.
+    let grouped = Dictionary(grouping: trials) { [$0.round, $0.key] }
     var byConfiguration: [Int: [Int: ConfigurationSummary]] = [:]
     for round in rounds {
       for c in round.configurations {
-        let mine = trials.filter { $0.round == round.index && $0.key == c.key }
-        let values = mine.filter { $0.status == .finished }.compactMap { $0.last?.value(of: spec.metric) }.filter(\.isFinite)
+        let mine = grouped[[round.index, c.key]] ?? []
         byConfiguration[round.index, default: [:]][c.key] = ConfigurationSummary(
-          round: round.index, roundLabel: round.label, key: c.key, parameters: c.parameters, budget: c.budget, trials: mine, values: values)
+          round: round.index, roundLabel: round.label, key: c.key, parameters: c.parameters, budget: c.budget, trials: mine,
+          values: mine.finishedValues(of: spec.metric))
       }
     }
     let outcomes = rounds.map { round in

@@ -125,3 +125,11 @@ public struct TrialRecord: Codable, Sendable, Equatable {
     return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
   }
 }
+
+extension Sequence<TrialRecord> {
+  /// The final value of `metric` of every finished trial (the repeats of a configuration whose
+  /// mean ranks it), finite ones only.
+  public func finishedValues(of metric: Metric) -> [Double] {
+    filter { $0.status == .finished }.compactMap { $0.last?.value(of: metric) }.filter(\.isFinite)
+  }
+}
