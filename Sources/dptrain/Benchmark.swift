@@ -90,16 +90,12 @@ struct Benchmark: ParsableCommand {
   func run() throws {
     let launch = try Launch.start()
     BLAS.setThreads(blasThreads)
-    do {
+    try launch.run(command: "dptrain benchmark") {
       switch precision {
       case "double": try measure(Double.self, communicator: launch.communicator)
       default: try measure(Float.self, communicator: launch.communicator)
       }
-    } catch {
-      launch.abortIfDistributed(error, command: "dptrain benchmark")
-      throw error
     }
-    launch.finalize()
   }
 
   func measure<T: Real>(_: T.Type, communicator: any Communicator) throws {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Distributed
 import DistributedMPI
 import Foundation
@@ -29,6 +30,24 @@ struct Launch {
       printError("note: single-process build (no Open MPI): running as one process")
       return Launch(communicator: SingleProcessCommunicator(), localSize: 1, finalize: {})
     #endif
+  }
+
+  /// Runs a command's `body` and finalizes MPI. An error that every rank raised at the same
+  /// point (`together` gives its exit status: divergence, a stop signal) ends each rank cleanly
+  /// with that status; any other error aborts a multi-rank job (`abortIfDistributed`), since the
+  /// other ranks may be waiting in a collective.
+  func run(command: String, together: (any Error) -> Int32? = { _ in nil }, _ body: () throws -> Void) throws {
+    do {
+      try body()
+    } catch {
+      if let status = together(error) {
+        finalize()
+        throw ExitCode(status)
+      }
+      abortIfDistributed(error, command: command)
+      throw error
+    }
+    finalize()
   }
 
   /// In a multi-rank job, ends every rank at once (MPI_Abort) with a message naming this rank,

@@ -72,16 +72,9 @@ struct Sweep: ParsableCommand {
     let prefetch = try? TrialRunner.prefetch(spec: parsed)
     let launch = try Launch.start()
     dptrain_install_stop_handlers()
-    do {
+    try launch.run(command: "dptrain sweep", together: { Self.isStop($0) ? ExitCodes.interrupted : nil }) {
       try sweep(parsed, launch: launch, prefetch: prefetch)
-    } catch where Self.isStop(error) {
-      launch.finalize()
-      throw ExitCode(ExitCodes.interrupted)
-    } catch {
-      launch.abortIfDistributed(error, command: "dptrain sweep")
-      throw error
     }
-    launch.finalize()
   }
 
   /// A signal stopped the sweep: a rank's waiting (`DispatchStopped`) or its trial (`interrupted`).

@@ -97,24 +97,20 @@ struct Train: ParsableCommand {
     }
     let launch = try Launch.start()
     dptrain_install_stop_handlers()
-    do {
+    // Every rank sees the same loss, and stops after the same step on a signal.
+    let together = { (error: any Error) -> Int32? in
+      switch error as? TrainingError {
+      case .diverged?: ExitCodes.diverged
+      case .interrupted?: ExitCodes.interrupted
+      default: nil
+      }
+    }
+    try launch.run(command: "dptrain", together: together) {
       switch resumed?.precision ?? Precision(rawValue: precision)! {
       case .float: try train(Float.self, launch: launch, data: data, resumed: resumed)
       case .double: try train(Double.self, launch: launch, data: data, resumed: resumed)
       }
-    } catch TrainingError.diverged {
-      // Every rank saw the same loss: all stop here together, with the same status.
-      launch.finalize()
-      throw ExitCode(ExitCodes.diverged)
-    } catch TrainingError.interrupted {
-      // Every rank stopped after the same step, the checkpoint written.
-      launch.finalize()
-      throw ExitCode(ExitCodes.interrupted)
-    } catch {
-      launch.abortIfDistributed(error, command: "dptrain")
-      throw error
     }
-    launch.finalize()
   }
 
   func train<T: Real>(_: T.Type, launch: Launch, data prefetched: Prefetch<DatasetSplits>, resumed: TrainingConfiguration?) throws {
