@@ -69,7 +69,7 @@ full="$work/full"
 mkdir -p "$full"
 if mount -t tmpfs -o size=600k tmpfs "$full" 2>/dev/null; then
   check "disk full mid-run: a clear warning, the previous checkpoint intact, a clear error at the end, resume after making room" bash -c "
-    '$DPTRAIN' train --hidden 20 --epochs 6 --train-limit 20000 --checkpoint-every 50 --blas-threads 1 --no-report --out '$full/run' > '$work/full.txt' 2>&1 &
+    '$DPTRAIN' train --hidden 20 --epochs 30 --train-limit 20000 --checkpoint-every 50 --blas-threads 1 --no-report --out '$full/run' > '$work/full.txt' 2>&1 &
     pid=\$!
     for _ in \$(seq 400); do [ -f '$full/run/checkpoint.safetensors' ] && break; sleep 0.01; done
     dd if=/dev/zero of='$full/fill' bs=1k > /dev/null 2>&1
