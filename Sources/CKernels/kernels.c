@@ -19,6 +19,19 @@
 #define DP_CLONES
 #endif
 
+// theta -= v after v = rho * v + eta * (g * inverse_batch + decay * theta), with g = GRAD (an
+// expression in i); with rho == 0, theta -= eta * (...) and v is not touched.
+#define DP_MOMENTUM_LOOP(T, GRAD)                                                                 \
+  if (rho == 0) {                                                                                 \
+    for (ptrdiff_t i = 0; i < n; i++) theta[i] -= eta * ((GRAD) * inverse_batch + decay * theta[i]); \
+  } else {                                                                                        \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                           \
+      T vi = rho * v[i] + eta * ((GRAD) * inverse_batch + decay * theta[i]);                      \
+      v[i] = vi;                                                                                  \
+      theta[i] -= vi;                                                                             \
+    }                                                                                             \
+  }
+
 #define DP_DEFINE(T, S)                                                                           \
   DP_CLONES void dp_relu_##S(T *restrict x, ptrdiff_t n) {                                        \
     for (ptrdiff_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : (T)0;                              \
@@ -102,14 +115,32 @@
   }                                                                                               \
   DP_CLONES void dp_momentum_step_##S(T *restrict theta, T *restrict v, const T *restrict sum,    \
                                       ptrdiff_t n, T inverse_batch, T decay, T eta, T rho) {      \
-    if (rho == 0) {                                                                               \
-      for (ptrdiff_t i = 0; i < n; i++) theta[i] -= eta * (sum[i] * inverse_batch + decay * theta[i]); \
-    } else {                                                                                      \
-      for (ptrdiff_t i = 0; i < n; i++) {                                                         \
-        T vi = rho * v[i] + eta * (sum[i] * inverse_batch + decay * theta[i]);                    \
-        v[i] = vi;                                                                                \
-        theta[i] -= vi;                                                                           \
+    DP_MOMENTUM_LOOP(T, sum[i])                                                                   \
+  }                                                                                               \
+  /* The gradient sum is ((sums[0] + sums[1]) + sums[2]) + ..., added here in that order: the */  \
+  /* ranks' copies of a segment, read in place (a fused reduce-scatter and update). */            \
+  DP_CLONES void dp_momentum_step_summing_##S(T *restrict theta, T *restrict v,                   \
+                                              const T *const *sums, int nsums, ptrdiff_t n,       \
+                                              T inverse_batch, T decay, T eta, T rho) {           \
+    if (nsums == 1) {                                                                             \
+      dp_momentum_step_##S(theta, v, sums[0], n, inverse_batch, decay, eta, rho);                 \
+      return;                                                                                     \
+    }                                                                                             \
+    if (nsums == 2) {                                                                             \
+      const T *restrict a = sums[0], *restrict b = sums[1];                                       \
+      DP_MOMENTUM_LOOP(T, a[i] + b[i])                                                            \
+      return;                                                                                     \
+    }                                                                                             \
+    T block[1024];                                                                                \
+    for (ptrdiff_t start = 0; start < n; start += 1024) {                                         \
+      ptrdiff_t m = n - start < 1024 ? n - start : 1024;                                          \
+      const T *restrict a = sums[0] + start, *restrict b = sums[1] + start;                       \
+      for (ptrdiff_t i = 0; i < m; i++) block[i] = a[i] + b[i];                                   \
+      for (int k = 2; k < nsums; k++) {                                                           \
+        const T *restrict c = sums[k] + start;                                                    \
+        for (ptrdiff_t i = 0; i < m; i++) block[i] = block[i] + c[i];                             \
       }                                                                                           \
+      dp_momentum_step_##S(theta + start, v + start, block, m, inverse_batch, decay, eta, rho);   \
     }                                                                                             \
   }                                                                                               \
   DP_CLONES void dp_gather_normalized_##S(const uint8_t *restrict pixels,                         \
@@ -118,7 +149,7 @@
                                           const T *restrict inv_std, T *restrict y) {             \
     const T scale = (T)1 / (T)255;                                                                \
     for (ptrdiff_t i = 0; i < rows; i++) {                                                        \
-      /* Rows are random 784..3072-byte records: prefetch a few rows ahead. */                     \
+      /* Rows are random 784..3072-byte records: prefetch a few rows ahead. */                    \
       if (i + 4 < rows) {                                                                         \
         const uint8_t *ahead = pixels + indices[i + 4] * cols;                                    \
         for (ptrdiff_t b = 0; b < cols; b += 64) __builtin_prefetch(ahead + b);                   \
@@ -128,7 +159,7 @@
       for (ptrdiff_t j = 0; j < cols; j++) dst[j] = ((T)src[j] * scale - mean[j]) * inv_std[j];   \
     }                                                                                             \
   }                                                                                               \
-  /* Blocks of 1024 summed in T (vectorizable), blocks accumulated in double. */                 \
+  /* Blocks of 1024 summed in T (vectorizable), blocks accumulated in double. */                  \
   double dp_sum_of_squares_##S(const T *restrict x, ptrdiff_t n) {                                \
     double total = 0;                                                                             \
     for (ptrdiff_t start = 0; start < n; start += 1024) {                                         \

@@ -29,6 +29,12 @@ public protocol Communicator: AnyObject {
   /// ranks' segments in place instead of copying them). Collective: every rank calls it with
   /// the same count. Valid until the next call on this communicator.
   func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T>
+  /// Every rank's copy of `buffer` (which came from this communicator's `makeReductionBuffer`),
+  /// in rank order, after a synchronisation: what each rank wrote before the call can be read in
+  /// place until this rank's next collective call (a fused reduction reads the others' gradient
+  /// sums without copying them). nil, without communicating and alike on every rank, where the
+  /// ranks do not share memory.
+  func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]?
   /// Returns when every rank has called it.
   func barrier() throws
   /// Sub-communicators: ranks passing the same `color` form one, ordered by `key` then rank.
@@ -63,6 +69,9 @@ extension Communicator {
     let upper = min(count, 16 * ((r + 1) * base + min(r + 1, extra)))
     return lower..<upper
   }
+
+  /// No shared memory unless an implementation provides it.
+  public func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]? { nil }
 
   /// The value of `root` on every rank.
   public func broadcast<T: Real>(_ value: T, root: Int) throws -> T {

@@ -9,6 +9,9 @@ import LinearAlgebra
 public final class InProcessGroup: Communicator, @unchecked Sendable {
   public let rank: Int
   public let size: Int
+  /// Whether `reductionPeers` hands out the ranks' buffers (threads share all memory); false
+  /// makes the group behave like ranks without shared memory. Same on every rank.
+  public var sharesMemory = true
   private let shared: Shared
   private let storage = ReductionStorage()
 
@@ -143,6 +146,15 @@ public final class InProcessGroup: Communicator, @unchecked Sendable {
 
   public func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T> {
     storage.buffer(count: count)
+  }
+
+  public func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]? {
+    guard sharesMemory, buffer.count > 0 else { return nil }
+    var peers: [UnsafePointer<T>] = []
+    try collective(UnsafeMutableRawPointer(buffer.baseAddress), bytes: buffer.count * MemoryLayout<T>.stride, combine: { _ in }, finish: {
+      peers = shared.buffers.map { UnsafePointer($0!.assumingMemoryBound(to: T.self)) }
+    })
+    return peers
   }
 
   public func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {

@@ -348,9 +348,22 @@
       return UnsafeMutableBufferPointer(start: region.assumingMemoryBound(to: T.self), count: count)
     }
 
+    /// On one node, when the shared-memory algorithm applies to a buffer of this size: every
+    /// local rank's copy of `buffer`, where it lies in their reduction regions, after a
+    /// synchronisation. Otherwise (several nodes, `.mpi`, or a buffer not from
+    /// `makeReductionBuffer`) nil.
+    public func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]? {
+      let bytes = buffer.count * MemoryLayout<T>.stride
+      guard nodeCount == 1, size > 1, resolvedAlgorithm(bytes: bytes) == .sharedMemory, let base = buffer.baseAddress,
+        let peers = peerCopies(UnsafeMutableRawPointer(base), bytes: bytes)
+      else { return nil }
+      try synchronizeReduction()
+      return peers.map { $0.assumingMemoryBound(to: T.self) }
+    }
+
     /// The other local ranks' copies of `base ..< base + bytes` when it lies in this rank's
     /// reduction region, else nil.
-    private func reductionPeers(_ base: UnsafeMutableRawPointer, bytes: Int) -> [UnsafeRawPointer]? {
+    private func peerCopies(_ base: UnsafeMutableRawPointer, bytes: Int) -> [UnsafeRawPointer]? {
       guard reductionWindow != nil, localRank < reductionRegions.count else { return nil }
       let start = reductionRegions[localRank]
       let offset = base - start
@@ -388,7 +401,7 @@
         if mine.lowerBound > 0 && !mine.isEmpty { (base + mine.lowerBound).update(from: base, count: mine.count) }
         return
       }
-      if size == 2, let peers = reductionPeers(UnsafeMutableRawPointer(base), bytes: n * stride) {
+      if size == 2, let peers = peerCopies(UnsafeMutableRawPointer(base), bytes: n * stride) {
         // Zero copy: the buffer is in the shared window; add the other rank's copy of our
         // segment where it lies. Safe because each rank writes only its own segment, and a rank
         // rewrites its buffer only after the next synchronisation (which the other reaches only

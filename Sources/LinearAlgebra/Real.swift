@@ -96,6 +96,13 @@ where RawSignificand: FixedWidthInteger {
     theta: UnsafeMutablePointer<Self>, velocity: UnsafeMutablePointer<Self>, gradientSum: UnsafePointer<Self>,
     count: Int, inverseBatch: Self, decay: Self, eta: Self, rho: Self)
 
+  /// `momentumStep` with the gradient sum given as `operands` addends, added in order
+  /// (`((s0 + s1) + s2) + ...`, the rank order of `allReduceSum`): every rank's copy of a
+  /// segment, read in place, so that the reduction and the update are one pass.
+  static func momentumStep(
+    theta: UnsafeMutablePointer<Self>, velocity: UnsafeMutablePointer<Self>, gradientSums: UnsafePointer<UnsafePointer<Self>?>,
+    operands: Int, count: Int, inverseBatch: Self, decay: Self, eta: Self, rho: Self)
+
   /// `y[i, j] = (Self(x[i, j]) * (1/255) - mean[j]) * invStd[j]` for the `rows` given by
   /// `indices` into row-major `UInt8` pixels `[*, cols]`: gathers and normalizes a batch.
   static func gatherNormalized(
@@ -156,6 +163,12 @@ extension Float: Real {
   public static func softmaxCrossEntropy(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
   public static func multiclassHinge(scores: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
   public static func momentumStep(theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSum: UnsafePointer<Float>, count: Int, inverseBatch: Float, decay: Float, eta: Float, rho: Float) { dp_momentum_step_f32(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
+  public static func momentumStep(
+    theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSums: UnsafePointer<UnsafePointer<Float>?>,
+    operands: Int, count: Int, inverseBatch: Float, decay: Float, eta: Float, rho: Float
+  ) {
+    dp_momentum_step_summing_f32(theta, velocity, gradientSums, Int32(operands), count, inverseBatch, decay, eta, rho)
+  }
   public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) { dp_gather_normalized_f32(pixels, indices, rows, cols, mean, invStd, y) }
 }
 
@@ -195,6 +208,12 @@ extension Double: Real {
   public static func softmaxCrossEntropy(logits: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
   public static func multiclassHinge(scores: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
   public static func momentumStep(theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSum: UnsafePointer<Double>, count: Int, inverseBatch: Double, decay: Double, eta: Double, rho: Double) { dp_momentum_step_f64(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
+  public static func momentumStep(
+    theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSums: UnsafePointer<UnsafePointer<Double>?>,
+    operands: Int, count: Int, inverseBatch: Double, decay: Double, eta: Double, rho: Double
+  ) {
+    dp_momentum_step_summing_f64(theta, velocity, gradientSums, Int32(operands), count, inverseBatch, decay, eta, rho)
+  }
   public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>) { dp_gather_normalized_f64(pixels, indices, rows, cols, mean, invStd, y) }
 }
 

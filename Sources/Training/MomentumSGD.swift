@@ -26,17 +26,31 @@ public struct MomentumSGD<T: Real> {
     parameters: inout [T], layout: ParameterLayout, gradientSums: UnsafePointer<T>, batchCount: Int, eta: Double,
     range: Range<Int>? = nil
   ) {
+    step(parameters: &parameters, layout: layout, gradientSumAddends: [gradientSums], batchCount: batchCount, eta: eta, range: range)
+  }
+
+  /// `step` with the gradient sums given as addends: the element-wise sum of the buffers
+  /// (each `layout.count` values), added in order while updating. Every rank's gradients, read
+  /// in place: the reduction and the update in one pass, with the bits of reducing first.
+  public mutating func step(
+    parameters: inout [T], layout: ParameterLayout, gradientSumAddends addends: [UnsafePointer<T>], batchCount: Int, eta: Double,
+    range: Range<Int>? = nil
+  ) {
+    precondition(!addends.isEmpty, "no gradient sums")
     let inverse = 1 / T(batchCount), etaT = T(eta), rho = T(momentum), decay = T(2 * lambda)
     let range = range ?? 0..<layout.count
-    parameters.withUnsafeMutableBufferPointer { p in
-      velocity.withUnsafeMutableBufferPointer { v in
-        for slot in layout.slots {
-          let part = slot.range.clamped(to: range)
-          guard !part.isEmpty else { continue }
-          T.momentumStep(
-            theta: p.baseAddress! + part.lowerBound, velocity: v.baseAddress! + part.lowerBound,
-            gradientSum: gradientSums + part.lowerBound, count: part.count, inverseBatch: inverse,
-            decay: slot.kind == .weight ? decay : 0, eta: etaT, rho: rho)
+    withUnsafeTemporaryAllocation(of: UnsafePointer<T>?.self, capacity: addends.count) { operands in
+      parameters.withUnsafeMutableBufferPointer { p in
+        velocity.withUnsafeMutableBufferPointer { v in
+          for slot in layout.slots {
+            let part = slot.range.clamped(to: range)
+            guard !part.isEmpty else { continue }
+            for (i, sums) in addends.enumerated() { operands[i] = sums + part.lowerBound }
+            T.momentumStep(
+              theta: p.baseAddress! + part.lowerBound, velocity: v.baseAddress! + part.lowerBound,
+              gradientSums: UnsafePointer(operands.baseAddress!), operands: addends.count, count: part.count,
+              inverseBatch: inverse, decay: slot.kind == .weight ? decay : 0, eta: etaT, rho: rho)
+          }
         }
       }
     }

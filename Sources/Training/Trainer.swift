@@ -184,22 +184,35 @@ public final class Trainer<T: Real> {
         reduced[p + 1] = T(correct)
         reduced[p + 2] = stopRequested?() == true ? 1 : 0
       }
+      // The gradient sums as addends for the update (one: already reduced), and the global
+      // loss sum and stop votes.
+      var sums = [UnsafePointer(reduced.baseAddress!)]
+      var lossSum = reduced[p], stopVotes = reduced[p + 2]
       if ranks > 1 {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        if sharded {
+        if sharded, let peers = try communicator.reductionPeers(reduced) {
+          // Every rank's gradient sums where they lie (the update adds this rank's segment of
+          // them as it goes: no separate reduction pass); the tails summed in rank order, as
+          // an allreduce would.
+          sums = peers
+          lossSum = peers.reduce(T(0)) { $0 + $1[p] }
+          stopVotes = peers.reduce(T(0)) { $0 + $1[p + 2] }
+        } else if sharded {
           // This rank's segment of the summed gradients; the loss and count in full.
           try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: reduced[0..<p]))
           try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: reduced[p..<(p + 3)]))
+          (lossSum, stopVotes) = (reduced[p], reduced[p + 2])
         } else {
           try communicator.allReduceSum(reduced)
+          (lossSum, stopVotes) = (reduced[p], reduced[p + 2])
         }
         communicationSeconds += secondsSince(t0)
       }
-      let batchLoss = Double(reduced[p]) / Double(global.count)
-      let stopping = reduced[p + 2] > 0
+      let batchLoss = Double(lossSum) / Double(global.count)
+      let stopping = stopVotes > 0
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
       let eta = configuration.schedule.rate(step: step, epoch: e)
-      optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: reduced.baseAddress!, batchCount: global.count, eta: eta,
+      optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSumAddends: sums, batchCount: global.count, eta: eta,
                      range: sharded ? communicator.segment(count: p, rank: rank) : nil)
       if sharded {
         let t0 = DispatchTime.now().uptimeNanoseconds

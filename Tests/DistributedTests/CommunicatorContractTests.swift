@@ -38,6 +38,23 @@ struct CommunicatorContractTests {
     for v in results { #expect(v == expected) }
   }
 
+  @Test("reductionPeers: every rank's buffer in rank order, as written; nil without shared memory", arguments: [2, 3, 4])
+  func reductionPeers(size: Int) throws {
+    let results = try InProcessGroup.run(size: size) { c -> (Bool, Bool, Bool) in
+      let buffer: UnsafeMutableBufferPointer<Float> = try c.makeReductionBuffer(count: 100)
+      for i in 0..<100 { buffer[i] = Float(c.rank * 1000 + i) }
+      guard let peers = try c.reductionPeers(buffer) else { return (false, false, false) }
+      let values = peers.count == size && (0..<size).allSatisfy { q in (0..<100).allSatisfy { peers[q][$0] == Float(q * 1000 + $0) } }
+      let own = peers[c.rank] == UnsafePointer(buffer.baseAddress!)
+      try c.barrier()  // nobody rewrites a buffer the others still read
+      c.sharesMemory = false
+      let none = try c.reductionPeers(buffer) == nil
+      return (values, own, none)
+    }
+    for (values, own, none) in results { #expect(values && own && none) }
+    #expect(try SingleProcessCommunicator().reductionPeers(UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)) == nil)
+  }
+
   @Test("broadcast from a non-zero root", arguments: [2, 3, 4])
   func broadcastNonZeroRoot(size: Int) throws {
     let root = size - 1

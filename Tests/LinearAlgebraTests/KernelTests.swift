@@ -296,6 +296,16 @@ struct ElementwiseKernelTests {
   }
 }
 
+extension Array {
+  /// Calls `body` with a buffer pointer to each inner array (nested, so all stay valid).
+  func withUnsafeBufferPointers<E, R>(_ body: ([UnsafeBufferPointer<E>]) throws -> R) rethrows -> R where Element == [E] {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<E>]) throws -> R {
+      i == count ? try body(acc) : try self[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
+  }
+}
+
 @Suite("Optimizer and data kernels")
 struct OptimizerKernelTests {
   func check<T: Real>(_: T.Type, rho: Double, decay: Double) {
@@ -328,6 +338,33 @@ struct OptimizerKernelTests {
   func momentumStep(rho: Double, decay: Double) {
     check(Double.self, rho: rho, decay: decay)
     check(Float.self, rho: rho, decay: decay)
+  }
+
+  /// With k addends, the update equals summing them in order ((s0 + s1) + s2) + ... first and
+  /// then stepping with the sum, bit for bit (lengths across the 1024-element blocks).
+  func checkAddends<T: Real>(_: T.Type, operands k: Int, n: Int, rho: Double) {
+    let addends: [[T]] = (0..<k).map { randomValues(n, seed: 70 + UInt64($0), scale: 10) }
+    var total = addends[0]
+    for a in addends.dropFirst() { for i in 0..<n { total[i] = total[i] + a[i] } }
+    let theta0: [T] = randomValues(n, seed: 69), v0: [T] = randomValues(n, seed: 68, scale: 0.1)
+    var (theta1, v1) = (theta0, v0)
+    T.momentumStep(theta: &theta1, velocity: &v1, gradientSum: total, count: n, inverseBatch: T(0.125), decay: T(0.02), eta: T(0.05), rho: T(rho))
+    var (theta2, v2) = (theta0, v0)
+    addends.withUnsafeBufferPointers { pointers in
+      let operands = pointers.map { Optional($0.baseAddress!) }
+      T.momentumStep(theta: &theta2, velocity: &v2, gradientSums: operands, operands: k, count: n, inverseBatch: T(0.125), decay: T(0.02), eta: T(0.05), rho: T(rho))
+    }
+    #expect(theta2 == theta1 && v2 == v1, "\(T.self) \(k) addends, n = \(n), rho = \(rho)")
+  }
+
+  @Test("momentumStep over addends: the bits of summing in order first", arguments: [1, 2, 3, 4])
+  func momentumAddends(operands: Int) {
+    for n in [1, 17, 1024, 2500] {
+      for rho in [0.0, 0.9] {
+        checkAddends(Float.self, operands: operands, n: n, rho: rho)
+        checkAddends(Double.self, operands: operands, n: n, rho: rho)
+      }
+    }
   }
 
   @Test("momentumStep by hand: two steps")

@@ -117,6 +117,7 @@ final class Contract {
           ? try c.makeReductionBuffer(count: n)
           : plain.withUnsafeMutableBufferPointer { $0 }
         for i in 0..<n { buffer[i] = T(r + 1) * T(1 + i % 1024) }
+        try peers(T.self, buffer, on: c, label: label, shared: shared)
         try c.reduceScatterSum(buffer)
         let mine = c.segment(count: n, rank: r)
         var bad = -1
@@ -131,6 +132,30 @@ final class Contract {
         _ = plain.count
       }
     }
+  }
+
+  /// `reductionPeers`: on one node with the shared-memory algorithm, every rank's reduction
+  /// buffer as that rank wrote it (rank q holds `(q + 1) * (1 + i % 1024)`), its own first among
+  /// equals at index `rank`; nil for plain memory, across nodes and with `.mpi`.
+  func peers<T: Real>(_: T.Type, _ buffer: UnsafeMutableBufferPointer<T>, on c: any Communicator, label: String, shared: Bool) throws {
+    var expected = false
+    #if MPI
+    if let m = c as? MPICommunicator {
+      expected = shared && m.nodeCount == 1 && m.size > 1 && m.resolvedAlgorithm(bytes: buffer.count * MemoryLayout<T>.stride) == .sharedMemory
+    }
+    #endif
+    let peers = try c.reductionPeers(buffer)
+    let n = buffer.count
+    if let peers {
+      var bad = -1
+      for q in 0..<peers.count {
+        for i in 0..<n where peers[q][i] != T(q + 1) * T(1 + i % 1024) { bad = q; break }
+      }
+      try c.barrier()  // every rank has read the others' buffers before anyone changes its own
+      try expect("\(label) \(T.self) reductionPeers n=\(n): every rank's buffer in rank order",
+                 peers.count == c.size && bad < 0 && peers[c.rank] == UnsafePointer(buffer.baseAddress!), "rank \(bad)")
+    }
+    try expect("\(label) \(T.self) reductionPeers n=\(n)\(shared ? " (reduction buffer)" : ""): \(expected ? "available" : "nil")", (peers != nil) == expected)
   }
 
   func broadcasts<T: Real>(_: T.Type, on c: any Communicator, label: String) throws {

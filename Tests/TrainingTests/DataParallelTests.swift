@@ -36,9 +36,12 @@ struct DataParallelTests {
   }
 
   /// Trains on `ranks` threads; returns every rank's final parameters and BatchNorm state.
-  static func train<T: Real>(_: T.Type, ranks: Int, configuration: TrainingConfiguration) throws -> [(parameters: [T], state: [T], checks: Int)] {
+  /// `sharesMemory: false` makes the ranks reduce-scatter their gradients instead of reading
+  /// each other's in place.
+  static func train<T: Real>(_: T.Type, ranks: Int, configuration: TrainingConfiguration, sharesMemory: Bool = true) throws -> [(parameters: [T], state: [T], checks: Int)] {
     let architecture = Architecture(inputSize: 24, hidden: configuration.hidden, classes: 3, batchNorm: configuration.batchNorm)
     return try InProcessGroup.run(size: ranks) { group in
+      group.sharesMemory = sharesMemory
       // Non-zero ranks start from a different (zero) model: the broadcast must fix that.
       let model = group.rank == 0
         ? MLP<T>(architecture: architecture, initialization: .he, seed: configuration.seed)
@@ -94,6 +97,14 @@ struct DataParallelTests {
       let stateDifference = zip(many[0].state, one.state).map { abs($0 - $1) / max(1, abs($1)) }.max()!
       #expect(stateDifference < 1e-12, "running statistics differ by \(stateDifference)")
     }
+  }
+
+  @Test("the fused update (gradients read in place) gives the bits of reduce-scatter then update", arguments: cases)
+  func fusedEqualsReduceScatter(_ c: Case) throws {
+    let configuration = Self.configuration(batchNorm: c.batchNorm, batchSize: c.batchSize, precision: .float)
+    let fused = try Self.train(Float.self, ranks: c.ranks, configuration: configuration)
+    let separate = try Self.train(Float.self, ranks: c.ranks, configuration: configuration, sharesMemory: false)
+    for (a, b) in zip(fused, separate) { #expect(a.parameters == b.parameters && a.state == b.state) }
   }
 
   @Test("local BatchNorm: a different model, replicas still identical after the count-weighted merge")

@@ -23,6 +23,8 @@
                                  const T *sum_dy_xhat, ptrdiff_t count);                          \
   void dp_momentum_step_##S(T *theta, T *velocity, const T *sum, ptrdiff_t n, T inverse_batch,    \
                             T decay, T eta, T rho);                                               \
+  void dp_momentum_step_summing_##S(T *theta, T *velocity, const T *const *sums, int nsums,       \
+                                    ptrdiff_t n, T inverse_batch, T decay, T eta, T rho);         \
   void dp_gather_normalized_##S(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t rows,  \
                                 ptrdiff_t cols, const T *mean, const T *inv_std, T *y);           \
   double dp_sum_of_squares_##S(const T *x, ptrdiff_t n);
