@@ -65,6 +65,8 @@ public struct TrainingResult: Sendable {
 ///    gradient sums in backward, so N ranks compute what one process computes on the batch.
 /// 4. The gradient sums of the flat buffer are reduce-scattered (each rank gets the global sum
 ///    of its segment), divided by the GLOBAL batch count: exact even when shards are uneven.
+///    Where the ranks share memory (one node), nothing is moved: each rank reads the others'
+///    sums of its segment in place and adds them, in rank order, inside the update of step 5.
 /// 5. Each rank applies the momentum update, with the rate of the global step, to its segment,
 ///    and the segments are all-gathered (ZeRO stage 1 without freeing memory: the arithmetic per
 ///    element is that of every rank updating everything, so replicas stay bitwise identical;
