@@ -35,11 +35,12 @@ public struct GradientCheck {
   public let labels: [Int32]
   public let lambda: Double
 
-  /// The default `eps` of the relative error's denominator `max(eps, |a| + |n|)`: entries whose
-  /// gradients are smaller than this are judged by their absolute error (`|a - n| / eps`).
-  /// Centered differences in Double with h = 1e-5 are accurate to ~1e-12 absolute (rounding
-  /// ~ ulp(l) / h and truncation ~ h^2 J'''/6 balance there); a gradient entry of 1e-7 cannot be
-  /// resolved to 1e-6 relative, and judging it so would test the arithmetic, not the gradient.
+  /// The smallest `eps` of the relative error's denominator `max(eps, |a| + |n|)` (the default
+  /// of `run`): entries whose gradients are smaller than eps are judged by their absolute error
+  /// (`|a - n| / eps`). A gradient entry of 1e-7 cannot be resolved to 1e-6 relative by
+  /// differences whose rounding noise is ~1e-11 (`roundingNoise`), and judging it so would test
+  /// the arithmetic, not the gradient; `automaticRelativeErrorFloor` raises eps further, to where
+  /// rounding cannot fail a given tolerance.
   public static let defaultRelativeErrorFloor = 1e-6
 
   public init(model: MLP<Double>, inputs: [Double], labels: [Int32], lambda: Double) {
@@ -115,6 +116,35 @@ public struct GradientCheck {
       }
     }
   }
+
+  /// The rounding noise of one finite-difference quotient with step `h`, absolute: each sample
+  /// loss carries a rounding error of about `u |l_i|` (`u = 2^-53`), and the quotient divides a
+  /// difference of two such mean losses by `2h` (centered) or `h` (forward), so its noise is
+  /// about `u * mean|l_i| / h`, twice that for forward differences. (Measured: 784-64-32-10 with
+  /// BatchNorm, 20 samples, h = 1e-5: the largest |a - n| over 1,280 centered entries was
+  /// 2.2e-11 against an estimate of 2.6e-11.)
+  public func roundingNoise(method: DifferenceMethod, h: Double, cache: ForwardCache<Double>) throws -> Double {
+    let losses = try sampleLosses(cache: cache)
+    let meanLoss = losses.reduce(0) { $0 + abs($1) } / Double(max(rows, 1))
+    return (method == .forward ? 2 : 1) * Double.ulpOfOne / 2 * meanLoss / h
+  }
+
+  /// The `eps` under which rounding alone cannot fail a check of `tolerance`: an entry with
+  /// `|a| + |n| < eps` is judged by `|a - n| / eps`, so `eps = 4 * roundingNoise / tolerance`
+  /// (a margin of 4) keeps pure rounding below `tolerance`. Clamped to
+  /// [`defaultRelativeErrorFloor`, `largestAutomaticFloor`]: gradients of 1e-3 and more are
+  /// always judged relatively, so a tolerance finer than finite differences can resolve still
+  /// fails. With h = 1e-5, tolerance 1e-6 and a loss of ~2.3 it is ~1e-4: a gradient entry of
+  /// 1e-5 is then judged by |a - n| <= 1e-10, which rounding noise (~2.6e-11) meets and any
+  /// error of the gradient's own size does not.
+  public func automaticRelativeErrorFloor(method: DifferenceMethod, h: Double, tolerance: Double) throws -> Double {
+    let cache = ForwardCache<Double>(architecture: model.architecture, capacity: max(rows, 1))
+    let floor = 4 * (try roundingNoise(method: method, h: h, cache: cache)) / tolerance
+    return min(Self.largestAutomaticFloor, max(Self.defaultRelativeErrorFloor, floor))
+  }
+
+  /// The cap of `automaticRelativeErrorFloor`.
+  public static let largestAutomaticFloor = 1e-3
 
   /// Runs the check over `selection` (see `selectedIndices`) with step `h`.
   ///

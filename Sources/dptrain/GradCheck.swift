@@ -34,8 +34,10 @@ struct GradCheck: ParsableCommand {
   @Option(help: "Finite-difference step h.")
   var h = 1e-5
 
-  @Option(help: "eps of the relative error's denominator max(eps, |a|+|n|): gradients smaller than eps are judged by |a-n|/eps.")
-  var eps = GradientCheck.defaultRelativeErrorFloor
+  @Option(help: ArgumentHelp(
+    "eps of the relative error's denominator max(eps, |a|+|n|): gradients smaller than eps are judged by |a-n|/eps. Default: the floor under which rounding alone could fail the tolerance, 4 x u x mean loss / h / tolerance within [1e-6, 1e-3] (~1e-4 with the defaults).",
+    valueName: "EPS"))
+  var eps: Double?
 
   @Option(help: "Largest acceptable max relative error.")
   var tolerance = 1e-6
@@ -49,7 +51,7 @@ struct GradCheck: ParsableCommand {
     guard DifferenceMethod(rawValue: method) != nil else { throw ValidationError("--method: '\(method)' should be centered or forward") }
     guard h > 0 && h < 1 else { throw ValidationError("--h must be in (0, 1), got \(h)") }
     guard tolerance > 0 else { throw ValidationError("--tolerance must be > 0, got \(tolerance)") }
-    guard eps > 0 && eps < 1 else { throw ValidationError("--eps must be in (0, 1), got \(eps)") }
+    if let eps, !(eps > 0 && eps < 1) { throw ValidationError("--eps must be in (0, 1), got \(eps)") }
     guard lambda >= 0 else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
   }
 
@@ -70,8 +72,10 @@ struct GradCheck: ParsableCommand {
     }
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: lambda)
     let selection = check.selectedIndices(dims: dims, seed: modelOptions.seed)
-    print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(eps), Double")
-    let entries = try check.run(method: DifferenceMethod(rawValue: method)!, h: h, selection: selection, eps: eps)
+    let differences = DifferenceMethod(rawValue: method)!
+    let eps = try self.eps ?? check.automaticRelativeErrorFloor(method: differences, h: h, tolerance: tolerance)
+    print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(String(format: "%.3g", eps))\(self.eps == nil ? " (automatic: rounding floor)" : ""), Double")
+    let entries = try check.run(method: differences, h: h, selection: selection, eps: eps)
     print("tensor".padding(toLength: 16, withPad: " ", startingAt: 0) + "   checked      max rel     mean rel      var rel    max |a-n|   max |a|")
     for e in entries {
       print(e.name.padding(toLength: 16, withPad: " ", startingAt: 0)

@@ -121,6 +121,23 @@ struct GradientCheckTests {
     }
   }
 
+  /// The automatic eps rests on this estimate: rounding noise of a centered quotient, about
+  /// u * mean|l| / h. Every entry of every case must be within 4 times it (the margin the
+  /// automatic floor uses), or that floor could let rounding fail a correct gradient.
+  @Test("rounding-noise estimate: every centered |a - n| is within 4 times it", arguments: GradientCase.all)
+  func roundingNoiseBoundsDifferences(_ c: GradientCase) throws {
+    let (model, x, labels, _) = c.problem()
+    var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: c.lambda)
+    let noise = try check.roundingNoise(method: .centered, h: 1e-5, cache: ForwardCache(architecture: model.architecture, capacity: GradientCase.rows))
+    let entries = try check.run(method: .centered, h: 1e-5, selection: check.selectedIndices(dims: nil, seed: 0))
+    let worst = entries.map(\.maxAbsolute).max()!
+    #expect(noise > 1e-13 && noise < 1e-9, "\(c.testDescription): estimate \(noise)")
+    #expect(worst <= 4 * noise, "\(c.testDescription): max |a - n| \(worst) vs 4 x estimate \(4 * noise)")
+    let floor = try check.automaticRelativeErrorFloor(method: .centered, h: 1e-5, tolerance: 1e-6)
+    #expect(floor == min(GradientCheck.largestAutomaticFloor, max(GradientCheck.defaultRelativeErrorFloor, 4 * noise / 1e-6)))
+    #expect(try check.automaticRelativeErrorFloor(method: .centered, h: 1e-5, tolerance: 1e-30) == GradientCheck.largestAutomaticFloor)
+  }
+
   @Test("a wrong analytic gradient is caught: lambda 0.01 analytic vs lambda 0.05 numerical")
   func corruptedAnalyticIsCaught() throws {
     let c = GradientCase(hidden: [10], batchNorm: true, lambda: 0.01, loss: .crossEntropy)
@@ -130,7 +147,8 @@ struct GradientCheckTests {
     let cache = ForwardCache<Double>(architecture: model.architecture, capacity: GradientCase.rows)
     let analytic = try right.analyticGradient(cache: cache)
     let h = 1e-5
-    var maxRelative: [ParameterKind: Double] = [:]
+    var maxRelative: [ParameterKind: Double] = [:], maxAutomatic = 0.0
+    let automatic = try right.automaticRelativeErrorFloor(method: .centered, h: h, tolerance: 1e-6)
     for slot in model.layout.slots {
       for i in slot.range {
         let saved = wrong.model.parameters[i]
@@ -142,8 +160,11 @@ struct GradientCheckTests {
         let n = (plus - minus) / (2 * h)
         let e = abs(analytic[i] - n) / max(GradientCheck.defaultRelativeErrorFloor, abs(analytic[i]) + abs(n))
         maxRelative[slot.kind] = max(maxRelative[slot.kind] ?? 0, e)
+        if slot.kind == .weight { maxAutomatic = max(maxAutomatic, abs(analytic[i] - n) / max(automatic, abs(analytic[i]) + abs(n))) }
       }
     }
+    // The automatic floor (the default of `dptrain gradcheck`) catches it as clearly.
+    #expect(automatic > GradientCheck.defaultRelativeErrorFloor && maxAutomatic > 1e-2, "floor \(automatic): \(maxAutomatic)")
     // The weights' gradients differ by 2 * 0.04 * W: far above the 1e-6 the check demands.
     #expect(maxRelative[.weight]! > 1e-2, "weights: \(maxRelative[.weight]!)")
     // The penalty does not touch the other tensors: they still agree.

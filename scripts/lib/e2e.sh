@@ -27,6 +27,8 @@ check "gradcheck table has every tensor of the 3-layer BN net" \
   bash -c "for t in layer1.weight layer1.bias layer1.gamma layer1.beta layer2.weight layer2.gamma layer3.weight layer3.bias; do grep -q \"^\$t \" '$work/gc.txt' || exit 1; done"
 check "gradcheck --method forward, svm, 1-layer runs" \
   bash -c "'$DPTRAIN' gradcheck --hidden '' --loss svm --method forward --tolerance 1 | grep -q 'layer1.weight'"
+check "gradcheck 784-64-32-10 BatchNorm, lambda 0 passes with the automatic eps (it failed with eps 1e-6 on a 2.7e-7 gradient within rounding)" \
+  bash -c "'$DPTRAIN' gradcheck --hidden 64,32 --batch-norm | tee '$work/gc64.txt' | grep -q 'gradient check passed' && grep -q 'automatic: rounding floor' '$work/gc64.txt'"
 check "gradcheck fails (exit 4) when the tolerance is impossible" \
   expect_exit 4 "gradient check FAILED" "$DPTRAIN" gradcheck --hidden 10 --tolerance 1e-30
 
