@@ -186,30 +186,26 @@ public final class Trainer<T: Real> {
         reduced[p + 1] = T(correct)
         reduced[p + 2] = stopRequested?() == true ? 1 : 0
       }
-      // The gradient sums as addends for the update (one: already reduced), and the global
-      // loss sum and stop votes.
+      // The reduced buffer's addends for the update: itself once reduced, or every rank's
+      // buffer where it lies (the update then adds this rank's segment of them as it goes, with
+      // no separate reduction pass).
       var sums = [UnsafePointer(reduced.baseAddress!)]
-      var lossSum = reduced[p], stopVotes = reduced[p + 2]
       if ranks > 1 {
         let t0 = DispatchTime.now().uptimeNanoseconds
         if sharded, let peers = try communicator.reductionPeers(reduced) {
-          // Every rank's gradient sums where they lie (the update adds this rank's segment of
-          // them as it goes: no separate reduction pass); the tails summed in rank order, as
-          // an allreduce would.
           sums = peers
-          lossSum = peers.reduce(T(0)) { $0 + $1[p] }
-          stopVotes = peers.reduce(T(0)) { $0 + $1[p + 2] }
         } else if sharded {
           // This rank's segment of the summed gradients; the loss and count in full.
           try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: reduced[0..<p]))
           try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: reduced[p..<(p + 3)]))
-          (lossSum, stopVotes) = (reduced[p], reduced[p + 2])
         } else {
           try communicator.allReduceSum(reduced)
-          (lossSum, stopVotes) = (reduced[p], reduced[p + 2])
         }
         communicationSeconds += secondsSince(t0)
       }
+      // The global loss sum and stop votes: the addends' tails in rank order, as an allreduce
+      // sums them (one addend: the reduced values themselves).
+      let lossSum = sums.reduce(T(0)) { $0 + $1[p] }, stopVotes = sums.reduce(T(0)) { $0 + $1[p + 2] }
       let batchLoss = Double(lossSum) / Double(global.count)
       let stopping = stopVotes > 0
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
