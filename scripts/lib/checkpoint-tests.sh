@@ -5,11 +5,8 @@
 set -uo pipefail
 DPTRAIN="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
-MPIRUN=(mpirun --oversubscribe --bind-to none)
 source "$here/checks.sh"
+use_mpirun
 CHECK_FIGURES="^killed at step|^SIGTERM: stopped"
 
 echo "==> checkpoints"

@@ -1,6 +1,9 @@
-# Sourced by e2e.sh and mpi-tests.sh: one line per check, pass/fail/skip counters.
-# Needs $work (a temporary directory). CHECK_FIGURES, if set, is an extended regex: lines of a
-# passing check's output that match it are shown under its "ok" line (measured figures).
+# Sourced by the check scripts (e2e, mpi, sweep, report and checkpoint tests): one line per
+# check, pass/fail/skip counters, and $work, a temporary directory removed on exit.
+# CHECK_FIGURES, if set, is an extended regex: lines of a passing check's output that match it
+# are shown under its "ok" line (measured figures).
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 passed=0
 failed=0
 skipped=0
@@ -25,4 +28,11 @@ rank_pid() {
   pgrep -f -- "$1" | while read -r p; do
     grep -qz "^OMPI_COMM_WORLD_RANK=$2\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
   done | head -1
+}
+
+# use_mpirun: the environment of the checks that launch mpirun (as root, ob1, no Swift
+# backtraces in the ranks' failure output) and MPIRUN, the launcher they share
+use_mpirun() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
+  MPIRUN=(mpirun --oversubscribe --bind-to none)
 }

@@ -3,8 +3,6 @@
 # Prints one line per check and a closing "N passed, N failed"; exits 1 if any failed.
 set -uo pipefail
 DPTRAIN="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 source "$(dirname "$0")/checks.sh"
 
 # expect_exit CODE PATTERN CMD...: CMD exits CODE and its stderr+stdout match PATTERN (grep -E)

@@ -5,11 +5,8 @@ set -uo pipefail
 DPTRAIN="$1"
 CONTRACT="${2:-}"
 here="$(cd "$(dirname "$0")" && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
-MPIRUN=(mpirun --oversubscribe --bind-to none)
 source "$here/checks.sh"
+use_mpirun
 CHECK_FIGURES="largest relative difference|killed: mpirun exited"
 
 # compare A B TOLERANCE: every tensor of model A within TOLERANCE of B, relative to B's largest entry

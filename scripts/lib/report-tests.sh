@@ -5,8 +5,6 @@
 set -uo pipefail
 DPTRAIN="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 export SWIFT_BACKTRACE=enable=no
 source "$here/checks.sh"
 CHECK_FIGURES="^figures:|^screenshot:"

@@ -6,11 +6,8 @@ set -uo pipefail
 DPTRAIN="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 SWIFT_BACKTRACE=enable=no
-MPIRUN=(mpirun --oversubscribe --bind-to none)
 source "$here/checks.sh"
+use_mpirun
 CHECK_FIGURES="trials in|^1 |killed after|resumed:"
 
 # sql DB QUERY: prints the rows, '|'-separated
