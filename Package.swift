@@ -94,8 +94,9 @@ let package = Package(
       name: "mpi-contract", dependencies: ["DistributedMPI", "Distributed", "LinearAlgebra"],
       path: "Tests/MPIContract",
       swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),
-    // Shared by the test targets: the NumPy fixtures' reader and approximate comparisons.
-    .target(name: "TestSupport", dependencies: ["NeuralNetwork", "LinearAlgebra"], path: "Tests/TestSupport"),
+    // Shared by the test targets: the NumPy fixtures' reader, approximate comparisons and
+    // synthetic image sets.
+    .target(name: "TestSupport", dependencies: ["NeuralNetwork", "Datasets", "LinearAlgebra"], path: "Tests/TestSupport"),
     .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
     .testTarget(
       name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "LinearAlgebra", "TestSupport"],
@@ -105,7 +106,7 @@ let package = Package(
     .testTarget(name: "SearchTests", dependencies: ["Search", "Distributed", "LinearAlgebra"]),
     .testTarget(
       name: "ReportingTests",
-      dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib"]),
+      dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

@@ -5,6 +5,7 @@ import LinearAlgebra
 import NeuralNetwork
 import Reporting
 import Testing
+import TestSupport
 import Training
 
 #if canImport(FoundationXML)
@@ -54,17 +55,7 @@ struct RunReportTests {
   /// Trains a 36-16-3 (BatchNorm) or 36-3 network for 3 epochs on 300 random 6x6 images and
   /// writes the run directory as `train` does.
   static func runDirectory(hidden: [Int]) throws -> String {
-    var rng = SeededGenerator(seed: 3)
-    let n = 300, d = 36
-    var pixels = [UInt8](repeating: 0, count: n * d)
-    var labels = [Int32](repeating: 0, count: n)
-    for i in 0..<n {
-      let y = rng.nextBelow(3)
-      labels[i] = Int32(y)
-      for j in 0..<d { pixels[i * d + j] = UInt8(min(255, rng.nextBelow(180) + (j % 3 == y ? 70 : 0))) }
-    }
-    let shape = ImageShape(height: 6, width: 6, channels: 1, layout: .grayscale)
-    let all = try ImageSet(pixels: pixels, labels: labels, shape: shape, classes: 3)
+    let all = try syntheticImages(count: 300, height: 6, width: 6, seed: 3, noise: 180, signal: 70)
     let train = all.prefix(240), validation = all.suffix(60)
     let normalization = FeatureNormalization(computingOver: train)
     var configuration = TrainingConfiguration(
@@ -72,7 +63,7 @@ struct RunReportTests {
       bnAlpha: 0.9, loss: .crossEntropy, initialization: .he, seed: 5, precision: .float, batchSize: 20, momentum: 0.9,
       lambda: 1e-3, schedule: .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 12), epochs: 3, cycles: nil, maxSteps: nil,
       evalEvery: 4, shuffle: true, initModel: nil)
-    let architecture = Architecture(inputSize: d, hidden: hidden, classes: 3, batchNorm: !hidden.isEmpty)
+    let architecture = Architecture(inputSize: all.features, hidden: hidden, classes: 3, batchNorm: !hidden.isEmpty)
     configuration.architecture = architecture
     let dir = NSTemporaryDirectory() + "dptrain-report-\(UUID().uuidString)"
     let directory = try RunDirectory(path: dir, configuration: configuration)
@@ -88,7 +79,7 @@ struct RunReportTests {
     let result = try trainer.run(observer: Rows(directory))
     let histograms = try trainer.weightGradients().map { Histogram(name: $0.name, values: $0.values) }
     try RunDirectory.writeJSON(histograms, to: dir + "/" + ReportFiles.gradients)
-    try ModelFile.save(trainer.model, normalization: normalization, imageShape: shape, to: directory.modelPath)
+    try ModelFile.save(trainer.model, normalization: normalization, imageShape: all.shape, to: directory.modelPath)
     try directory.writeSummary(RunSummary(
       status: "finished", divergedAtStep: nil, test: nil, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
       ranks: 2, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond, communicationSeconds: 0.1,

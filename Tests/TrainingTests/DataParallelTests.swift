@@ -4,6 +4,7 @@ import Foundation
 import LinearAlgebra
 import NeuralNetwork
 import Testing
+import TestSupport
 import Training
 
 /// N ranks x their shards == 1 process x the global batch, with ranks as threads
@@ -12,16 +13,7 @@ import Training
 struct DataParallelTests {
   /// 420 random 4x6 "images", 3 classes, with a little class signal so training moves.
   static let data: (train: ImageSet, normalization: FeatureNormalization) = {
-    var rng = SeededGenerator(seed: 77)
-    let n = 420, d = 24
-    var pixels = [UInt8](repeating: 0, count: n * d)
-    var labels = [Int32](repeating: 0, count: n)
-    for i in 0..<n {
-      let y = rng.nextBelow(3)
-      labels[i] = Int32(y)
-      for j in 0..<d { pixels[i * d + j] = UInt8(min(255, rng.nextBelow(200) + (j % 3 == y ? 55 : 0))) }
-    }
-    let set = try! ImageSet(pixels: pixels, labels: labels, shape: ImageShape(height: 4, width: 6, channels: 1, layout: .grayscale), classes: 3)
+    let set = try! syntheticImages(count: 420, height: 4, width: 6, seed: 77, noise: 200, signal: 55)
     return (set, FeatureNormalization(computingOver: set))
   }()
 
