@@ -3,11 +3,15 @@
 
 Writes one JSON fixture per case to Tests/NeuralNetworkTests/Fixtures/ (format: FORMAT.md there).
 Every analytic gradient is checked against centered finite differences before anything is written.
+The arithmetic is bit-reproducible on every CPU: matrix products and sums are explicit fixed-order
+loops of exactly rounded IEEE-754 operations (no BLAS, no SIMD reductions) and exp/log are correctly
+rounded, so --check compares bytes on any machine, whatever its BLAS kernel or instruction set.
 
     python3 scripts/reference.py            # (re)generate the fixtures
     python3 scripts/reference.py --check    # regenerate into a temp dir, compare, exit 1 on difference
 """
 import argparse
+import decimal
 import json
 import os
 import re
@@ -34,6 +38,46 @@ CASES = [
     ("mlp3_svm_bn", [8, 6, 5, 3], 9, 0.005, "svm", True, 1005),
     ("mlp4_ce_bn", [9, 7, 6, 5, 4], 8, 0.0, "cross-entropy", True, 1006),
 ]
+
+
+# Bit-reproducible arithmetic. The fixtures are compared byte for byte, so every value must be a
+# function of IEEE-754 alone, not of the CPU: BLAS kernels (numpy's @, dot, einsum) choose their
+# summation order and FMA use per instruction set; numpy's float64 exp/log have AVX-512-only SIMD
+# implementations and glibc's exp/log have FMA-only variants, all differing in the last bits. So
+# products and sums below are explicit fixed-order loops of elementwise numpy operations (each
+# exactly rounded, never contracted to FMA), and exp/log are correctly rounded via decimal.
+def matmul(a, b):
+    """a @ b, accumulating the products in the order k = 0, 1, ..., K-1."""
+    c = a[:, :1] * b[:1, :]
+    for k in range(1, a.shape[1]):
+        c = c + a[:, k:k + 1] * b[k:k + 1, :]
+    return c
+
+
+def colsum(a):
+    """Sum over axis 0 (the rows of a matrix, the entries of a vector), in order."""
+    s = a[0].copy()
+    for row in a[1:]:
+        s = s + row
+    return s
+
+
+def rowsum(a):
+    """Sum over axis 1, in order."""
+    return colsum(a.T)
+
+
+_CONTEXT = decimal.Context(prec=40)  # 40 digits, then one rounding to float64
+
+
+def exp(a):
+    """Elementwise e**a, correctly rounded (Decimal(x) is exact; Decimal.exp is correctly rounded)."""
+    return np.vectorize(lambda x: float(decimal.Decimal(x).exp(_CONTEXT)), otypes=[np.float64])(a)
+
+
+def log(a):
+    """Elementwise natural logarithm, correctly rounded."""
+    return np.vectorize(lambda x: float(decimal.Decimal(x).ln(_CONTEXT)), otypes=[np.float64])(a)
 
 
 class Kink(Exception):
@@ -67,15 +111,16 @@ def forward(p, x, sizes, bn, training):
     """Returns logits, per-layer caches and the batch statistics {layer: (mean, biased var)}."""
     caches, stats, h = [], {}, x
     for l in range(1, len(sizes)):
-        z = h @ p[f"layer{l}.weight"].T + p[f"layer{l}.bias"]
+        z = matmul(h, p[f"layer{l}.weight"].T) + p[f"layer{l}.bias"]
         cache = {"h_prev": h}
         caches.append(cache)
         if l == len(sizes) - 1:
             return z, caches, stats
         if bn:
             if training:
-                mu = z.mean(axis=0)
-                var = ((z - mu) ** 2).mean(axis=0)
+                n = z.shape[0]
+                mu = colsum(z) / n
+                var = colsum((z - mu) * (z - mu)) / n
                 stats[l] = (mu, var)
             else:
                 mu, var = p[f"layer{l}.running_mean"], p[f"layer{l}.running_var"]
@@ -93,23 +138,27 @@ def loss_and_grad(logits, y, loss):
     n, rows = logits.shape[0], np.arange(logits.shape[0])
     if loss == "cross-entropy":
         shifted = logits - logits.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(shifted).sum(axis=1))
-        value = float(np.mean(lse - shifted[rows, y]))
-        d = np.exp(shifted - lse[:, None])
+        lse = log(rowsum(exp(shifted)))
+        value = float(colsum(lse - shifted[rows, y]) / n)
+        d = exp(shifted - lse[:, None])
         d[rows, y] -= 1.0
     elif loss == "svm":
         margins = logits - logits[rows, y][:, None] + 1.0
         margins[rows, y] = 0.0
-        value = float(np.maximum(margins, 0.0).sum(axis=1).mean())
+        value = float(colsum(rowsum(np.maximum(margins, 0.0))) / n)
         d = (margins > 0).astype(np.float64)
-        d[rows, y] = -d.sum(axis=1)
+        d[rows, y] = -rowsum(d)
     else:
         raise ValueError(loss)
     return value, d / n
 
 
 def penalty(p, sizes, lam):
-    return lam * sum(float(np.sum(p[f"layer{l}.weight"] ** 2)) for l in range(1, len(sizes)))
+    total = 0.0  # not sum(): Python >= 3.12 sums floats with compensation, older versions do not
+    for l in range(1, len(sizes)):
+        W = p[f"layer{l}.weight"].ravel()
+        total += float(colsum(W * W))
+    return lam * total
 
 
 def backward(p, caches, dlogits, sizes, bn, lam):
@@ -122,18 +171,19 @@ def backward(p, caches, dlogits, sizes, bn, lam):
             ds = dz * (c["s"] > 0)
             if bn:
                 xhat, invstd = c["xhat"], c["invstd"]
-                g[f"layer{l}.gamma"] = (ds * xhat).sum(axis=0)
-                g[f"layer{l}.beta"] = ds.sum(axis=0)
+                n = ds.shape[0]
+                g[f"layer{l}.gamma"] = colsum(ds * xhat)
+                g[f"layer{l}.beta"] = colsum(ds)
                 dxhat = ds * p[f"layer{l}.gamma"]
-                dz = invstd * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+                dz = invstd * (dxhat - colsum(dxhat) / n - xhat * (colsum(dxhat * xhat) / n))
                 g[f"layer{l}.bias"] = np.zeros_like(p[f"layer{l}.bias"])  # cancels exactly under BN
             else:
                 dz = ds
         if f"layer{l}.bias" not in g:
-            g[f"layer{l}.bias"] = dz.sum(axis=0)
+            g[f"layer{l}.bias"] = colsum(dz)
         W = p[f"layer{l}.weight"]
-        g[f"layer{l}.weight"] = dz.T @ c["h_prev"] + 2.0 * lam * W
-        dz = dz @ W
+        g[f"layer{l}.weight"] = matmul(dz.T, c["h_prev"]) + 2.0 * lam * W
+        dz = matmul(dz, W)
     return {name: g[name] for name in trainable_names(sizes, bn)}
 
 
