@@ -14,7 +14,10 @@ let package = Package(
     // Open MPI bridge. Disable with `--disable-default-traits` on machines without Open MPI;
     // dptrain then runs as one process only.
     .trait(name: "MPI", description: "Link Open MPI and enable multi-rank training."),
-    .default(enabledTraits: ["MPI"]),
+    // oneDNN's SGEMM for float products (`--gemm auto|onednn|openblas`). Without it (or with
+    // `--disable-default-traits`), OpenBLAS computes every product.
+    .trait(name: "OneDNN", description: "Link oneDNN (libdnnl-dev) for float matrix products."),
+    .default(enabledTraits: ["MPI", "OneDNN"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,6 +32,8 @@ let package = Package(
     .systemLibrary(
       name: "CMPI", pkgConfig: "ompi-c",
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    // oneDNN has no pkg-config file: the module map links -ldnnl.
+    .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
     .systemLibrary(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
@@ -40,7 +45,10 @@ let package = Package(
     // Element-wise kernels in C: clang vectorizes them (Swift 6.3 did not), with runtime
     // dispatch to AVX-512/AVX2, and FP contraction off for bit-identical results on every ISA.
     .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
-    .target(name: "LinearAlgebra", dependencies: ["COpenBLAS", "CKernels"]),
+    .target(
+      name: "LinearAlgebra",
+      dependencies: ["COpenBLAS", "CKernels", .target(name: "CDNNL", condition: .when(traits: ["OneDNN"]))],
+      swiftSettings: [.define("ONEDNN", .when(traits: ["OneDNN"]))]),
     .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra"]),
 
     // MARK: - Data

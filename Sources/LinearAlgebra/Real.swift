@@ -14,7 +14,8 @@ import COpenBLAS
 /// (`MLP<T>`, the trainer) is not specialized across module boundaries, so a loop written
 /// generically there would pay a witness-table call per element; instead it calls one of
 /// these kernels per tensor. The element-wise bodies are C (`CKernels`, vectorized with runtime
-/// ISA dispatch), the loss bodies Swift (`Kernels.swift`); matrix products go to BLAS.
+/// ISA dispatch), the loss bodies Swift (`Kernels.swift`); matrix products go to the GEMM
+/// backend (`GEMM`: oneDNN or OpenBLAS for Float, OpenBLAS for Double).
 public protocol Real: BinaryFloatingPoint, Codable, Sendable, CustomStringConvertible,
   LosslessStringConvertible, SIMDScalar
 where RawSignificand: FixedWidthInteger {
@@ -110,15 +111,11 @@ where RawSignificand: FixedWidthInteger {
     mean: UnsafePointer<Self>, invStd: UnsafePointer<Self>, into y: UnsafeMutablePointer<Self>)
 }
 
-/// BLAS threads of this process (OpenBLAS).
+/// BLAS threads of this process: those of every GEMM backend (OpenBLAS's pool, oneDNN's
+/// OpenMP threads), so that ranks x threads stay within the node's cores whichever runs.
 public enum BLAS {
-  public static var threads: Int {
-    get { Int(openblas_get_num_threads()) }
-  }
-  public static func setThreads(_ n: Int) {
-    precondition(n >= 1, "BLAS threads must be >= 1, got \(n)")
-    openblas_set_num_threads(Int32(n))
-  }
+  public static var threads: Int { GEMM.threads }
+  public static func setThreads(_ n: Int) { GEMM.setThreads(n) }
 }
 
 @inline(__always) @usableFromInline
@@ -135,9 +132,9 @@ extension Float: Real {
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
-    cblas_sgemm(
-      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-      blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
+    GEMM.sgemm(
+      transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+      backend: GEMM.floatBackend)
   }
   public static func gemv(
     trans: Bool, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>,
@@ -180,9 +177,7 @@ extension Double: Real {
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
     b: UnsafePointer<Double>, ldb: Int, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
   ) {
-    cblas_dgemm(
-      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-      blasInt(m), blasInt(n), blasInt(k), alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
+    GEMM.dgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
   }
   public static func gemv(
     trans: Bool, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int, x: UnsafePointer<Double>,

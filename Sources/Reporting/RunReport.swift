@@ -216,6 +216,10 @@ public struct RunReport {
   func timing() -> String {
     guard let s = summary else { return "" }
     var rows: [[String]] = [["training time (update steps)", String(format: "%.2f s", s.trainSeconds)], ["samples per second", String(format: "%.0f", s.samplesPerSecond)]]
+    if let gemm = s.gemm ?? configuration.gemmKernel?.description {
+      rows.append(["matrix products", "\(gemm), \(configuration.blasThreads) thread(s) per rank"])
+    }
+    if let cpu = s.cpu { rows.append(["CPU", cpu]) }
     if let comm = s.communicationSecondsPerRank, let train = s.trainSecondsPerRank, comm.count == train.count, comm.count > 1 {
       for (r, (c, t)) in zip(comm, train).enumerated() {
         rows.append(["rank \(r): collectives' share of step time", String(format: "%.1f%% (%.2f of %.2f s)", 100 * c / max(t, 1e-9), c, t)])

@@ -34,11 +34,15 @@ public final class SweepScheduler: WorkSource {
 
   /// BLAS threads of the ranks, written into every new trial's options (see `TrainArguments`).
   public let blasThreads: Int?
+  /// The GEMM backend the sweep names (`--gemm`), written into every new trial's options unless
+  /// the base sets one; nil for auto.
+  public let gemm: String?
 
-  public init(spec: SweepSpec, store: SweepStore, blasThreads: Int? = nil) throws {
+  public init(spec: SweepSpec, store: SweepStore, blasThreads: Int? = nil, gemm: String? = nil) throws {
     self.spec = spec
     self.store = store
     self.blasThreads = blasThreads
+    self.gemm = gemm
     planner = SweepPlanner(spec: spec)
     let trials = try store.trials()
     nextID = (trials.map(\.id).max() ?? 0) + 1
@@ -86,7 +90,7 @@ public final class SweepScheduler: WorkSource {
       let seed = spec.seed &+ UInt64(r)
       let arguments = try TrainArguments.make(
         base: spec.base, overrides: overrides, parameters: c.parameters, searchOrder: spec.parameters.map(\.name),
-        budget: c.budget, unit: spec.budgetUnit, seed: seed, blasThreads: blasThreads)
+        budget: c.budget, unit: spec.budgetUnit, seed: seed, blasThreads: blasThreads, gemm: gemm)
       defer { nextID += 1 }
       return TrialRecord(id: nextID, round: round, key: c.key, repeatIndex: r, seed: seed, parameters: c.parameters, budget: c.budget, arguments: arguments)
     }
@@ -116,7 +120,7 @@ public final class SweepScheduler: WorkSource {
       if let overrides = spec.final, overrides.keys.contains(where: { ["epochs", "cycles", "max-steps"].contains($0) }) {
         final.arguments = try TrainArguments.make(
           base: spec.base, overrides: overrides, parameters: configuration.parameters, searchOrder: spec.parameters.map(\.name),
-          budget: nil, unit: spec.budgetUnit, seed: spec.seed, blasThreads: blasThreads)
+          budget: nil, unit: spec.budgetUnit, seed: spec.seed, blasThreads: blasThreads, gemm: gemm)
       }
       try store.insert(round: nil, trials: [final])
       finalState = .queued

@@ -31,11 +31,12 @@ public final class SweepStore {
         try db.execute(sql: "PRAGMA synchronous = NORMAL")
       }
       database = try DatabaseQueue(path: path, configuration: configuration)
-      if create { try Self.migrator.migrate(database) }
-      else {
+      if !create {
         let ready = try database.read { try $0.tableExists("trial") }
         guard ready else { throw SweepStoreError(path: path, problem: "not a dptrain sweep database (no trial table)") }
       }
+      // A sweep started by an earlier dptrain gets the newer columns.
+      try Self.migrator.migrate(database)
     } catch let error as SweepStoreError {
       throw error
     } catch {
@@ -66,6 +67,9 @@ public final class SweepStore {
           eta REAL NOT NULL, train_cost REAL, train_loss REAL, train_accuracy REAL, val_cost REAL, val_loss REAL, val_accuracy REAL,
           PRIMARY KEY (trial, step));
         """)
+    }
+    m.registerMigration("v2: the GEMM kernel of each trial") { db in
+      try db.execute(sql: "ALTER TABLE trial ADD COLUMN gemm TEXT")
     }
     return m
   }
@@ -187,11 +191,11 @@ public final class SweepStore {
       try db.execute(
         sql: """
           UPDATE trial SET status = ?, last_json = ?, val_accuracy = ?, val_loss = ?, val_cost = ?, test_accuracy = ?,
-            diverged_at_step = ?, error = ?, finished = ?, train_seconds = ? WHERE id = ?
+            diverged_at_step = ?, error = ?, finished = ?, train_seconds = ?, gemm = ? WHERE id = ?
           """,
         arguments: [report.status.rawValue, lastJSON, Self.finite(last?.valAccuracy), Self.finite(last?.valLoss), Self.finite(last?.valCost),
                     Self.finite(report.testAccuracy), report.divergedAtStep, report.error, Date().timeIntervalSince1970,
-                    report.trainSeconds, id])
+                    report.trainSeconds, report.gemm, id])
       try Self.touch(db)
     }
   }
@@ -230,6 +234,7 @@ public final class SweepStore {
     t.finishedAt = row["finished"]
     t.trainSeconds = row["train_seconds"]
     t.attempts = row["attempts"]
+    t.gemm = row["gemm"]
     return t
   }
 

@@ -137,12 +137,12 @@ public struct SweepSummary: Sendable {
   // MARK: - CSV
 
   /// Every trial: id, round, key, repeat, seed, status, the searched parameters, budget, last
-  /// metrics, test accuracy, diverged step, ranks, seconds, error, and the command.
+  /// metrics, test accuracy, diverged step, ranks, seconds, GEMM kernel, error, and the command.
   public func trialsCSV() -> String {
     let names = header.spec.parameters.map(\.name)
     var lines = [(["trial", "round", "round_label", "config", "repeat", "seed", "status"] + names
       + ["budget", "epoch", "train_cost", "train_accuracy", "val_cost", "val_loss", "val_accuracy", "test_accuracy",
-         "diverged_at_step", "ranks", "train_seconds", "error", "command"]).joined(separator: ",")]
+         "diverged_at_step", "ranks", "train_seconds", "gemm", "error", "command"]).joined(separator: ",")]
     let labels = Dictionary(uniqueKeysWithValues: rounds.map { ($0.index, $0.label) })
     for t in trials {
       let l = t.last
@@ -150,7 +150,7 @@ public struct SweepSummary: Sendable {
       fields += names.map { t.parameters[$0]?.description ?? "" }
       fields += [t.budget.map(String.init) ?? "", Self.number(l?.epoch), Self.number(l?.trainCost), Self.number(l?.trainAccuracy)]
       fields += [Self.number(l?.valCost), Self.number(l?.valLoss), Self.number(l?.valAccuracy), Self.number(t.testAccuracy)]
-      fields += [t.divergedAtStep.map(String.init) ?? "", t.ranks ?? "", Self.number(t.trainSeconds), t.error ?? "", t.command]
+      fields += [t.divergedAtStep.map(String.init) ?? "", t.ranks ?? "", Self.number(t.trainSeconds), t.gemm ?? "", t.error ?? "", t.command]
       lines.append(fields.map(Self.csvField).joined(separator: ","))
     }
     return lines.joined(separator: "\n") + "\n"

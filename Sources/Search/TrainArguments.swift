@@ -8,7 +8,8 @@
 /// - Order: the base's options by name, then the searched ones in spec order, then the budget
 ///   (`--epochs B` or `--cycles B`), then `--seed`, then `--blas-threads` unless the base sets it
 ///   (OpenBLAS rounds differently with another thread count, so the command that reproduces a
-///   trial to the last bit names it).
+///   trial to the last bit names it), and `--gemm` when the sweep names a backend and the base
+///   does not (another backend rounds differently too).
 public enum TrainArguments {
   /// Options a sweep sets itself, or that would make trials write where they should not.
   public static let reserved: Set<String> = ["seed", "out", "quiet", "verbose", "resume", "log-format"]
@@ -18,7 +19,7 @@ public enum TrainArguments {
   /// applied, the budget in `unit`, and `seed`.
   public static func make(
     base: [String: ParameterValue], overrides: [String: ParameterValue] = [:], parameters: ParameterSet,
-    searchOrder: [String], budget: Int?, unit: BudgetUnit, seed: UInt64, blasThreads: Int? = nil
+    searchOrder: [String], budget: Int?, unit: BudgetUnit, seed: UInt64, blasThreads: Int? = nil, gemm: String? = nil
   ) throws -> [String] {
     var settings = base.merging(overrides) { _, new in new }
     for (name, value) in parameters { settings[name] = value }
@@ -58,6 +59,7 @@ public enum TrainArguments {
     }
     arguments += ["--seed", String(seed)]
     if let blasThreads, !arguments.contains("--blas-threads") { arguments += ["--blas-threads", String(blasThreads)] }
+    if let gemm, !arguments.contains("--gemm") { arguments += ["--gemm", gemm] }
     return arguments
   }
 }

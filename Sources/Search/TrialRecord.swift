@@ -53,11 +53,14 @@ public struct TrialReport: Codable, Sendable, Equatable {
   public var samplesPerSecond: Double
   /// The step the trial's own checkpoint let it continue from (an interrupted sweep's trial).
   public var resumedFromStep: Int?
+  /// What computed its products, e.g. `oneDNN 2.6.3 (avx2 kernels)`.
+  public var gemm: String?
 
   public init(
     status: TrialStatus, metrics: [EpochMetrics], testAccuracy: Double? = nil, testLoss: Double? = nil, divergedAtStep: Int? = nil,
-    error: String? = nil, steps: Int, trainSeconds: Double, samplesPerSecond: Double
+    error: String? = nil, steps: Int, trainSeconds: Double, samplesPerSecond: Double, gemm: String? = nil
   ) {
+    self.gemm = gemm
     self.status = status
     self.metrics = metrics
     self.testAccuracy = testAccuracy
@@ -99,6 +102,8 @@ public struct TrialRecord: Codable, Sendable, Equatable {
   public var finishedAt: Double?
   public var trainSeconds: Double?
   public var attempts: Int
+  /// What computed its products (the report's `gemm`).
+  public var gemm: String?
 
   public static let finalRound = -1
 

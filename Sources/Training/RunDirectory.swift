@@ -1,4 +1,5 @@
 import Foundation
+import LinearAlgebra
 import NeuralNetwork
 
 /// Writes a run's files into its directory as the run goes: `config.json` at the start,
@@ -79,6 +80,10 @@ public struct RunSummary: Codable, Sendable {
   /// Every rank's time in collectives and in update steps (multi-rank runs), in rank order.
   public var communicationSecondsPerRank: [Double]?
   public var trainSecondsPerRank: [Double]?
+  /// What computed the products (`OpenBLAS 0.3.21 (Zen kernel)`), and on which CPU: every
+  /// speed figure names both.
+  public var gemm: String?
+  public var cpu: String?
 
   enum CodingKeys: String, CodingKey {
     case status, divergedAtStep = "diverged_at_step", testAccuracy = "test_accuracy", testLoss = "test_loss"
@@ -86,12 +91,16 @@ public struct RunSummary: Codable, Sendable {
     case epochs, steps, ranks, trainSeconds = "train_seconds", samplesPerSecond = "samples_per_second"
     case communicationSeconds = "communication_seconds"
     case communicationSecondsPerRank = "communication_seconds_per_rank", trainSecondsPerRank = "train_seconds_per_rank"
+    case gemm, cpu
   }
 
   public init(
     status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double,
-    samplesPerSecond: Double, communicationSeconds: Double?, perRank: (communication: [Double], train: [Double])? = nil
+    samplesPerSecond: Double, communicationSeconds: Double?, perRank: (communication: [Double], train: [Double])? = nil,
+    gemm: GEMMKernel? = nil
   ) {
+    self.gemm = gemm?.description
+    cpu = CPUInfo.current.summary
     communicationSecondsPerRank = perRank?.communication
     trainSecondsPerRank = perRank?.train
     self.status = status
@@ -131,5 +140,7 @@ public struct RunSummary: Codable, Sendable {
     try c.encode(finite(communicationSeconds), forKey: .communicationSeconds)
     try c.encode(communicationSecondsPerRank, forKey: .communicationSecondsPerRank)
     try c.encode(trainSecondsPerRank, forKey: .trainSecondsPerRank)
+    try c.encode(gemm, forKey: .gemm)
+    try c.encode(cpu, forKey: .cpu)
   }
 }

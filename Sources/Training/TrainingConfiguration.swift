@@ -1,4 +1,5 @@
 import Datasets
+import LinearAlgebra
 import NeuralNetwork
 
 /// Scalar type of training.
@@ -60,6 +61,12 @@ public struct TrainingConfiguration: Codable, Sendable {
   /// Filled in when the run starts.
   public var ranks: Int = 1
   public var blasThreads: Int = 1
+  /// The backend that computed the products (`--gemm`, resolved and self-checked; nil in
+  /// configurations written before dptrain recorded it). `--resume` uses it again, since
+  /// another backend rounds differently.
+  public var gemm: GEMMBackend?
+  /// Its library, version and kernel, e.g. `oneDNN 2.6.3 (avx2 kernels)`.
+  public var gemmKernel: GEMMKernel?
   public var architecture: Architecture?
 
   public init(

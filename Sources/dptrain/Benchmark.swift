@@ -75,6 +75,8 @@ struct Benchmark: ParsableCommand {
   @Option(help: "BLAS threads.")
   var blasThreads = 1
 
+  @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
+
   @Option(help: ArgumentHelp("float or double.", valueName: "PRECISION"))
   var precision = "float"
 
@@ -101,6 +103,7 @@ struct Benchmark: ParsableCommand {
   func measure<T: Real>(_: T.Type, communicator: any Communicator) throws {
     let isRoot = communicator.rank == 0
     let ranks = communicator.size
+    let kernel = try gemmOptions.select(T.self, printing: isRoot)
     let data: DatasetSplits
     if let synthetic {
       var rng = SeededGenerator(seed: 3)
@@ -122,6 +125,7 @@ struct Benchmark: ParsableCommand {
     let shapes = GemmShape.trainingStep(architecture, rows: shard)
     func say(_ line: String) { if isRoot { print(line) } }
     say("benchmark: \(architecture.shapeDescription)\(batchNorm ? " BatchNorm (\(bnSync) sync)" : ""), batch \(batchSize), \(T.dtypeName), \(ranks) rank(s) x \(BLAS.threads) BLAS thread(s), \(data.train.count) training samples")
+    say("  " + GEMMOptions.header(kernel))
     var gemmSeconds = 0.0
     var stepFlops = 0.0
     for shape in shapes {
@@ -176,7 +180,8 @@ struct Benchmark: ParsableCommand {
       say(String(format: "  epoch %d: %.3f s", e + 1, epochSeconds) + (ranks > 1 ? "  (collectives' share of step time per rank: \(shares.joined(separator: " ")))" : ""))
     }
     let epochFlops = Double(architecture.trainingFlopsPerSample) * Double(data.train.count)
-    say(String(format: "RESULT ranks %d  s/epoch %.3f  samples/s %.0f  GFLOP/s %.1f  fraction of GEMM rate %.2f  allreduce share %.1f%%  (GEMM-only epoch %.3f s)",
-               ranks, best, Double(data.train.count) / best, epochFlops / best * 1e-9, epochFlops / best / gemmRate, 100 * bestCommunication, gemmSeconds * Double(steps)))
+    say(String(format: "RESULT ranks %d  s/epoch %.3f  samples/s %.0f  GFLOP/s %.1f  fraction of GEMM rate %.2f  allreduce share %.1f%%  (GEMM-only epoch %.3f s)  gemm %@",
+               ranks, best, Double(data.train.count) / best, epochFlops / best * 1e-9, epochFlops / best / gemmRate, 100 * bestCommunication, gemmSeconds * Double(steps),
+               "\(kernel.library.replacingOccurrences(of: " ", with: "-"))/\(kernel.kernel)" as NSString))
   }
 }

@@ -18,17 +18,18 @@ enum ExitCodes {
 struct DPTrain: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "dptrain",
-    abstract: "Data-parallel training of k-layer fully connected networks (DD2424) over MPI and OpenBLAS.",
+    abstract: "Data-parallel training of k-layer fully connected networks (DD2424) over MPI, with oneDNN and OpenBLAS products.",
     discussion: """
       Exit status: 0 success, 1 error, \(ExitCodes.diverged) training diverged (non-finite loss), \
       \(ExitCodes.gradientCheckFailed) gradient check above tolerance, \(ExitCodes.interrupted) stopped by SIGTERM/SIGINT with a \
       checkpoint written (train --resume DIR continues), 64 invalid arguments.
       """,
     version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
-    subcommands: [Train.self, Sweep.self, SweepStatus.self, Top.self, Report.self, GradCheck.self, Evaluate.self, Benchmark.self],
+    subcommands: [Train.self, Sweep.self, SweepStatus.self, Top.self, Report.self, GradCheck.self, Evaluate.self, Benchmark.self, Env.self],
     defaultSubcommand: Train.self)
 
   static func main() {
+    OpenBLASStartup.ensureBestCore()
     dptrain_line_buffer_stdout()
     do {
       var command = try parseAsRoot()

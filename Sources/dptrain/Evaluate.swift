@@ -16,6 +16,8 @@ struct Evaluate: ParsableCommand {
   @Option(help: ArgumentHelp("Loss to report: cross-entropy or svm (default: the model's).", valueName: "LOSS"))
   var loss: String?
 
+  @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
+
   func validate() throws {
     guard FileManager.default.fileExists(atPath: model) else { throw ValidationError("--model: no file at \(model)") }
     if let loss, LossFunction(rawValue: loss) == nil { throw ValidationError("--loss: '\(loss)' should be cross-entropy or svm") }
@@ -23,6 +25,7 @@ struct Evaluate: ParsableCommand {
 
   func run() throws {
     BLAS.setThreads(1)
+    _ = try gemmOptions.select(Float.self, printing: true)
     let (network, normalization) = try ModelFile.load(model, as: Float.self, loss: loss.flatMap(LossFunction.init(rawValue:)))
     let data = try dataOptions.load()
     guard data.features == network.architecture.inputSize, data.classes == network.architecture.classes else {

@@ -57,6 +57,7 @@ struct GradCheck: ParsableCommand {
 
   func run() throws {
     BLAS.setThreads(1)
+    _ = try GEMMOptions.select(Double.self, request: .auto, printing: true)
     let data = try dataOptions.load()
     let n = min(samples, data.train.count)
     let architecture = try modelOptions.architecture(inputSize: data.features, classes: data.classes)

@@ -36,6 +36,8 @@ struct Sweep: ParsableCommand {
   @Option(help: "BLAS threads per rank (default: the node's cores divided by its ranks, at least 1).")
   var blasThreads: Int?
 
+  @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
+
   @Option(name: .customShort("k"), help: "Rows of the best-configurations table printed at the end.")
   var top = 3
 
@@ -111,7 +113,8 @@ struct Sweep: ParsableCommand {
       let text = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
       try store.writeHeader(spec: parsed, specFile: spec, specText: text, ranks: world.size, ranksPerTrial: ranksPerTrial)
     }
-    let scheduler = try SweepScheduler(spec: parsed, store: store, blasThreads: BLAS.threads)
+    let scheduler = try SweepScheduler(
+      spec: parsed, store: store, blasThreads: BLAS.threads, gemm: gemmOptions.request == .auto ? nil : gemmOptions.gemm)
     let console = SweepConsole(spec: parsed, console: output)
     // A resumed sweep counts what earlier sessions did.
     let earlier = try store.trials()
@@ -121,6 +124,7 @@ struct Sweep: ParsableCommand {
     scheduler.onStart = { console.started($0, ranks: $1) }
     scheduler.onFinish = { console.finished($0, report: $1) }
     output.info("dptrain sweep: \(spec) -> \(out)/\(SweepStore.fileName); \(world.size) rank(s) in \(dispatcher.groupCount) group(s) of \(ranksPerTrial), \(BLAS.threads) BLAS thread(s) per rank")
+    output.info(GEMMOptions.header(try gemmOptions.select(Float.self, printing: true)) + " (float trials)")
     output.event("start", ["spec": spec, "database": "\(out)/\(SweepStore.fileName)", "ranks": world.size, "groups": dispatcher.groupCount, "ranks_per_trial": ranksPerTrial, "blas_threads": BLAS.threads])
     let started = Date()
     do {
@@ -240,7 +244,10 @@ final class TrialRunner {
 
   func trial<T: Real>(_: T.Type, command: Train, data: DatasetSplits, work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
     if let threads = command.blasThreads { BLAS.setThreads(threads) }
-    let configuration = try command.resolvedConfiguration(data: data, communicator: group)
+    let kernel = try command.gemmOptions.select(T.self, printing: false)
+    var configuration = try command.resolvedConfiguration(data: data, communicator: group)
+    configuration.gemm = kernel.backend
+    configuration.gemmKernel = kernel
     let (model, normalization) = try command.initialModel(T.self, configuration: configuration, data: data, isRoot: group.rank == 0)
     let trainer = Trainer<T>(
       configuration: configuration, model: model, train: data.train, validation: data.validation,
@@ -273,13 +280,13 @@ final class TrialRunner {
       if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
       return TrialReport(
         status: .diverged, metrics: trainer.metrics.map(EpochMetrics.init), divergedAtStep: step, steps: trainer.step,
-        trainSeconds: 0, samplesPerSecond: 0)
+        trainSeconds: 0, samplesPerSecond: 0, gemm: kernel.description)
     }
     if let error = observer.pollError { throw error }
     if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
     var report = TrialReport(
       status: .finished, metrics: result.metrics.map(EpochMetrics.init), steps: result.steps, trainSeconds: result.trainSeconds,
-      samplesPerSecond: result.samplesPerSecond)
+      samplesPerSecond: result.samplesPerSecond, gemm: kernel.description)
     report.resumedFromStep = resumedFrom
     if work.isFinal && group.rank == 0 {
       let test = try trainer.evaluate(data.test)
@@ -291,7 +298,7 @@ final class TrialRunner {
       try directory.writeSummary(RunSummary(
         status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
         ranks: group.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
-        communicationSeconds: group.size > 1 ? result.communicationSeconds : nil))
+        communicationSeconds: group.size > 1 ? result.communicationSeconds : nil, gemm: kernel))
     }
     return report
   }

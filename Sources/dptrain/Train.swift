@@ -29,6 +29,8 @@ struct Train: ParsableCommand {
   @Option(help: "BLAS threads per rank (default: the node's cores divided by its ranks, at least 1).")
   var blasThreads: Int?
 
+  @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
+
   @Option(help: ArgumentHelp("BatchNorm statistics over ranks: global (of the whole batch; N ranks = 1 process) or local (per rank's shard).", valueName: "global|local"))
   var bnSync = "global"
 
@@ -117,10 +119,13 @@ struct Train: ParsableCommand {
     let communicator = launch.communicator
     let isRoot = communicator.rank == 0
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
+    let kernel = try gemmOptions.select(T.self, request: resumed.map { resumeRequest($0, printing: isRoot) }, printing: isRoot)
     let data = try prefetched.value()
     var configuration = try resumed ?? resolvedConfiguration(data: data, communicator: communicator)
     configuration.ranks = communicator.size
     configuration.blasThreads = BLAS.threads
+    configuration.gemm = kernel.backend
+    configuration.gemmKernel = kernel
     guard let architecture = configuration.architecture else { throw CommandError("config.json: no architecture recorded; cannot resume") }
     let (model, normalization) = resumed == nil
       ? try initialModel(T.self, configuration: configuration, data: data, isRoot: isRoot)
@@ -144,12 +149,14 @@ struct Train: ParsableCommand {
     if isRoot {
       let network = "\(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue)"
       console.info("dptrain \(dptrainVersion): \(network), \(T.dtypeName), \(processes), \(BLAS.threads) BLAS thread(s) per rank")
+      console.info(GEMMOptions.header(kernel))
       console.info("data: \(data.sourceDescription)")
       console.info("schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)")
       console.info("output: \(outPath)")
       if let checkpoint { console.info("resuming at step \(checkpoint.step) of \(trainer.totalSteps) from \(Checkpoint.path(in: outPath)) (written by \(checkpoint.statePerRank.count) rank(s))") }
       console.event("start", [
         "version": dptrainVersion, "network": network, "precision": T.dtypeName, "ranks": communicator.size, "blas_threads": BLAS.threads,
+        "gemm": kernel.description, "cpu": CPUInfo.current.summary,
         "data": data.sourceDescription, "schedule": configuration.schedule.description, "batch_size": configuration.batchSize,
         "total_steps": trainer.totalSteps, "steps_per_epoch": trainer.stepsPerEpoch, "output": outPath,
       ])
@@ -183,7 +190,7 @@ struct Train: ParsableCommand {
       if case .diverged(let step, _) = error, let directory {
         try directory.writeSummary(RunSummary(
           status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last, epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch),
-          steps: trainer.step, ranks: communicator.size, trainSeconds: 0, samplesPerSecond: 0, communicationSeconds: nil))
+          steps: trainer.step, ranks: communicator.size, trainSeconds: 0, samplesPerSecond: 0, communicationSeconds: nil, gemm: kernel))
         printError("error: \(error) (metrics so far in \(outPath)/metrics.csv)")
         let path = noReport ? nil : try? Report.write(runDirectory: outPath)
         if let path { printError("report: \(path)") }
@@ -208,7 +215,7 @@ struct Train: ParsableCommand {
       status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
       ranks: communicator.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
       communicationSeconds: communicator.size > 1 ? result.communicationSeconds : nil,
-      perRank: communicator.size > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil))
+      perRank: communicator.size > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil, gemm: kernel))
     let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
     let report = noReport ? nil : try Report.write(runDirectory: outPath)
     if console.mode == .json {
@@ -230,6 +237,20 @@ struct Train: ParsableCommand {
 }
 
 extension Train {
+  /// The backend a resumed run asks for: the one that computed its products so far (another
+  /// rounds differently), or auto, saying why, when this build lacks it or the run predates
+  /// the record.
+  func resumeRequest(_ configuration: TrainingConfiguration, printing: Bool) -> GEMMRequest {
+    guard let backend = configuration.gemm else { return gemmOptions.request }
+    guard backend.isBuiltIn else {
+      if printing {
+        printError("warning: --resume: the run's products were computed by \(configuration.gemmKernel?.description ?? backend.description), which this dptrain is built without; it continues with \(GEMM.kernel(of: .openblas)), so its last bits will differ from an uninterrupted run's")
+      }
+      return .auto
+    }
+    return GEMMRequest(rawValue: backend.rawValue)!
+  }
+
   /// The run's configuration, resolved: defaults filled in, the schedule fitted to the data,
   /// the ranks and BLAS threads of this process.
   func resolvedConfiguration(data: DatasetSplits, communicator: any Communicator) throws -> TrainingConfiguration {

@@ -47,6 +47,9 @@ func evaluate<T: Real>(_ fixture: Fixture, as _: T.Type) throws -> Evaluation {
 
 @Suite("NumPy reference fixtures")
 struct FixtureTests {
+  /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product.
+  init() { _ = TestGEMM.backend }
+
   @Test("layouts name exactly the fixture's tensors", arguments: Fixture.names)
   func layoutNames(name: String) throws {
     let f = try Fixture.load(name, directory: fixtureDirectory)

@@ -11,6 +11,9 @@ import Training
 /// (`InProcessGroup`); the same holds under mpirun (scripts/lib/mpi-tests.sh).
 @Suite("Data parallelism: N ranks compute what one process computes")
 struct DataParallelTests {
+  /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product.
+  init() { _ = TestGEMM.backend }
+
   /// 420 random 4x6 "images", 3 classes, with a little class signal so training moves.
   static let data: (train: ImageSet, normalization: FeatureNormalization) = {
     let set = try! syntheticImages(count: 420, height: 4, width: 6, seed: 77, noise: 200, signal: 55)
@@ -150,6 +153,9 @@ struct DataParallelTests {
 
 @Suite("Checkpoint and resume")
 struct CheckpointResumeTests {
+  /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product.
+  init() { _ = TestGEMM.backend }
+
   /// Trains 2 epochs on `ranks` threads; with `resumeAt`, a second trainer restores the state a
   /// checkpoint took at that epoch's end (through the file format) and finishes the run.
   static func train(ranks: Int, bnSync: BatchNormSync, resumeAt: Int?, resumeRanks: Int? = nil) throws -> [Float] {

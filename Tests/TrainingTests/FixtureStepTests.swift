@@ -67,6 +67,9 @@ func compareSteps(_ f: Fixture, _ r: StepResult, tolerance tol: Double, _ label:
 
 @Suite("Fixture momentum steps")
 struct FixtureStepTests {
+  /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product.
+  init() { _ = TestGEMM.backend }
+
   @Test("fixture files are found relative to #filePath")
   func fixturesFound() throws {
     for name in Fixture.names {

@@ -34,6 +34,11 @@ kill_resume() {
 }
 check "one process killed after a checkpoint and resumed: the model and metrics of an uninterrupted run, bit for bit" kill_resume one env
 check "mpirun -np 2 killed after a checkpoint and resumed on 2 ranks: bit for bit" kill_resume two "${MPIRUN[@]}" -np 2
+# The resumed run is given no --gemm: it must take the backend from config.json to match.
+plain=("${args[@]}")
+args+=(--gemm openblas)
+check "--gemm openblas, killed and resumed (the backend read back from config.json): bit for bit" kill_resume one-openblas env
+args=("${plain[@]}")
 # term_resume NAME LAUNCHER...: like kill_resume, but SIGTERM (what Slurm sends before a time
 # limit) once the first epoch's metrics row is written, with no periodic checkpoints: the
 # process writes one at the next step boundary and exits with status 5.

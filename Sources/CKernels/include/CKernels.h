@@ -37,4 +37,24 @@ DP_DECLARE(double, f64)
 /// without waiting: issued for the next batch, the loads overlap the current step's products.
 void dp_prefetch_rows(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t rows, ptrdiff_t cols);
 
+/// CPU features usable by programs (cpuid, and enabled by the OS in XCR0).
+enum {
+  DP_CPU_SSE2 = 1 << 0, DP_CPU_SSE3 = 1 << 1, DP_CPU_SSSE3 = 1 << 2, DP_CPU_SSE41 = 1 << 3,
+  DP_CPU_SSE42 = 1 << 4, DP_CPU_AVX = 1 << 5, DP_CPU_FMA = 1 << 6, DP_CPU_AVX2 = 1 << 7,
+  DP_CPU_AVX512F = 1 << 8, DP_CPU_AVX512DQ = 1 << 9, DP_CPU_AVX512CD = 1 << 10,
+  DP_CPU_AVX512BW = 1 << 11, DP_CPU_AVX512VL = 1 << 12, DP_CPU_AVX512VNNI = 1 << 13,
+  DP_CPU_AVX512BF16 = 1 << 14, DP_CPU_AVX512FP16 = 1 << 15, DP_CPU_AMX = 1 << 16,
+};
+
+/// What cpuid says of this CPU: vendor ("GenuineIntel", "AuthenticAMD"), brand string, family and
+/// model as the vendors number them (extended fields folded in), and `DP_CPU_*` features.
+typedef struct {
+  char vendor[13];
+  char brand[49];
+  int family, model, stepping;
+  unsigned long long features;
+} dp_cpu_info_t;
+
+void dp_cpu_info(dp_cpu_info_t *info);
+
 #endif

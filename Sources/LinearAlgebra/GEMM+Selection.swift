@@ -1,0 +1,182 @@
+/// The outcome of choosing a precision's GEMM backend at start-up.
+public struct GEMMSelection: Sendable {
+  /// What computes the products from now on.
+  public var kernel: GEMMKernel
+  /// What the user should read: a requested backend that failed its self-check, and what runs
+  /// instead.
+  public var warnings: [String]
+}
+
+/// Why no backend can run a precision's products.
+public struct GEMMSelectionError: Error, CustomStringConvertible {
+  public var description: String
+}
+
+/// The result of `GEMM.selfCheck`.
+public struct GEMMSelfCheck: Sendable {
+  public var passed: Bool
+  /// The product that failed, with its worst element, or the number of products checked.
+  public var detail: String
+}
+
+extension GEMM {
+  /// The backend `request` names for `T`: auto is oneDNN for Float where built in, OpenBLAS
+  /// otherwise. Throws, naming `--gemm`, for oneDNN in double precision or in a build without it.
+  public static func requestedBackend<T: Real>(_ request: GEMMRequest, for _: T.Type) throws -> GEMMBackend {
+    switch request {
+    case .auto:
+      return T.self == Float.self && GEMMBackend.onednn.isBuiltIn ? .onednn : .openblas
+    case .openblas:
+      return .openblas
+    case .onednn:
+      guard T.self == Float.self else {
+        throw GEMMSelectionError(description: "--gemm onednn: oneDNN has no double-precision GEMM; use --gemm auto or openblas with --precision double")
+      }
+      guard GEMMBackend.onednn.isBuiltIn else {
+        throw GEMMSelectionError(description: "--gemm onednn: this dptrain was built without oneDNN (package trait OneDNN off, or libdnnl-dev missing at build time); use --gemm auto or openblas")
+      }
+      return .onednn
+    }
+  }
+
+  /// Chooses `T`'s backend for `request` and checks it on a small fixed problem against a
+  /// double-precision reference (`selfCheck`). A backend that computes wrong products is not
+  /// used: Float falls back to the other backend with a warning naming both; when no backend
+  /// passes, this throws and nothing trains. Call after `setThreads`, so that the check runs the
+  /// threads that training will.
+  public static func select<T: Real>(_: T.Type, request: GEMMRequest) throws -> GEMMSelection {
+    // (A fault injected through `GEMM.injectFault` is in every product already.)
+    let selection = try choose(T.self, request: request)
+    if T.self == Float.self { use(selection.kernel.backend) }
+    return selection
+  }
+
+  /// `select` without routing the products: what it would choose, with `injectedFault` (a
+  /// backend whose products come out wrong) standing for a broken kernel.
+  public static func choose<T: Real>(_: T.Type, request: GEMMRequest, injectedFault: GEMMBackend? = nil) throws -> GEMMSelection {
+    let wanted = try requestedBackend(request, for: T.self)
+    let check = selfCheck(T.self, backend: wanted, injectedFault: injectedFault)
+    if check.passed { return GEMMSelection(kernel: kernel(of: wanted), warnings: []) }
+    let failed = "GEMM self-check: \(kernel(of: wanted)) computed a wrong \(T.dtypeName) product (\(check.detail))"
+    let fallback = wanted.other
+    guard T.self == Float.self, fallback.isBuiltIn else {
+      throw GEMMSelectionError(description: "\(failed), and no other backend computes \(T.dtypeName) products in this build; not training on a broken kernel")
+    }
+    let second = selfCheck(T.self, backend: fallback, injectedFault: injectedFault)
+    guard second.passed else {
+      throw GEMMSelectionError(description: "\(failed); \(kernel(of: fallback)) failed too (\(second.detail)); not training on a broken kernel")
+    }
+    return GEMMSelection(kernel: kernel(of: fallback), warnings: ["warning: \(failed); using \(kernel(of: fallback)) instead"])
+  }
+
+  /// The shapes of the self-check: every transpose combination of a tiny, an odd-sized and a
+  /// blocked product, one of them with padded leading dimensions, with beta 0 over a C full of
+  /// NaN (which must not leak through) and with beta 1.
+  static let selfCheckShapes: [(m: Int, n: Int, k: Int, pad: Int)] = [(3, 2, 5, 0), (37, 29, 53, 3), (64, 48, 80, 0)]
+
+  /// Runs `backend`'s `T` products on `selfCheckShapes` and compares each element with a
+  /// Double reference: `|c - r| <= 2 (k + 2) u (|alpha| sum_p |a_ip b_pj| + |beta c_ij|)` with
+  /// `u` the unit roundoff of `T`, the standard bound on a dot product's rounding (Higham,
+  /// Accuracy and Stability of Numerical Algorithms, 3.1) with a factor 2 of margin. About
+  /// 0.4 ms; the first oneDNN call also compiles its kernels (~40 ms, once per process).
+  public static func selfCheck<T: Real>(_: T.Type, backend: GEMMBackend, injectedFault: GEMMBackend? = nil) -> GEMMSelfCheck {
+    precondition(T.self == Float.self || backend == .openblas, "only OpenBLAS computes double products")
+    var rng = SeededGenerator(seed: 0x5E1F)
+    var checked = 0
+    for (m, n, k, pad) in selfCheckShapes {
+      for transA in [false, true] {
+        for transB in [false, true] {
+          for (alpha, beta) in [(T(1), T(0)), (T(-0.5), T(1))] {
+            let rowsA = transA ? k : m, colsA = transA ? m : k
+            let rowsB = transB ? n : k, colsB = transB ? k : n
+            let lda = colsA + pad, ldb = colsB + pad, ldc = n + pad
+            let a = (0..<(rowsA * lda)).map { _ in T(2 * rng.nextUnit() - 1) }
+            let b = (0..<(rowsB * ldb)).map { _ in T(2 * rng.nextUnit() - 1) }
+            let c0: [T] = (0..<(m * ldc)).map { _ in beta == 0 ? T.nan : T(2 * rng.nextUnit() - 1) }
+            var c = c0
+            a.withUnsafeBufferPointer { pa in
+              b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                  gemm(T.self, backend: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                  if injectedFault == backend { pc[0] += 1 }
+                }
+              }
+            }
+            let u = Double(T.ulpOfOne) / 2
+            for i in 0..<m {
+              for j in 0..<ldc {
+                let got = Double(c[i * ldc + j])
+                guard j < n else {
+                  // The padding of C is not C's: it must come back untouched.
+                  if !(got == Double(c0[i * ldc + j]) || (got.isNaN && c0[i * ldc + j].isNaN)) {
+                    return GEMMSelfCheck(passed: false, detail: "\(m)x\(n)x\(k) wrote C's padding at [\(i), \(j)]")
+                  }
+                  continue
+                }
+                var reference = 0.0, magnitude = 0.0
+                for p in 0..<k {
+                  let x = Double(transA ? a[p * lda + i] : a[i * lda + p])
+                  let y = Double(transB ? b[j * ldb + p] : b[p * ldb + j])
+                  reference += x * y
+                  magnitude += abs(x * y)
+                }
+                reference *= Double(alpha)
+                magnitude *= abs(Double(alpha))
+                if beta != 0 {
+                  reference += Double(beta) * Double(c0[i * ldc + j])
+                  magnitude += abs(Double(beta) * Double(c0[i * ldc + j]))
+                }
+                let bound = 2 * Double(k + 2) * u * magnitude
+                if !(abs(got - reference) <= bound) {
+                  let op = "\(transA ? "T" : "N")\(transB ? "T" : "N")"
+                  return GEMMSelfCheck(
+                    passed: false,
+                    detail: "\(op) \(m)x\(n)x\(k), alpha \(alpha), beta \(beta): C[\(i), \(j)] = \(got), expected \(reference) within \(bound)")
+                }
+              }
+            }
+            checked += 1
+          }
+        }
+      }
+    }
+    return GEMMSelfCheck(passed: true, detail: "\(checked) products within rounding")
+  }
+
+  /// One product on a given backend (the self-check's; training goes through `T.gemm`).
+  static func gemm<T: Real>(
+    _: T.Type, backend: GEMMBackend, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int,
+    b: UnsafePointer<T>, ldb: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+  ) {
+    if T.self == Float.self {
+      a.withMemoryRebound(to: Float.self, capacity: 1) { a in
+        b.withMemoryRebound(to: Float.self, capacity: 1) { b in
+          c.withMemoryRebound(to: Float.self, capacity: 1) { c in
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha), a: a, lda: lda, b: b, ldb: ldb,
+                  beta: Float(beta), c: c, ldc: ldc, backend: backend)
+          }
+        }
+      }
+    } else {
+      T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+  }
+}
+
+extension GEMM {
+  /// One product on a given backend, over arrays (for tests and measurements).
+  public static func product<T: Real>(
+    _: T.Type, backend: GEMMBackend, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: [T], lda: Int,
+    b: [T], ldb: Int, beta: T, c: inout [T], ldc: Int
+  ) {
+    a.withUnsafeBufferPointer { pa in
+      b.withUnsafeBufferPointer { pb in
+        c.withUnsafeMutableBufferPointer { pc in
+          gemm(T.self, backend: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+               a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+        }
+      }
+    }
+  }
+}
