@@ -78,63 +78,27 @@ extension GEMM {
   /// Double reference: `|c - r| <= 2 (k + 2) u (|alpha| sum_p |a_ip b_pj| + |beta c_ij|)` with
   /// `u` the unit roundoff of `T`, the standard bound on a dot product's rounding (Higham,
   /// Accuracy and Stability of Numerical Algorithms, 3.1) with a factor 2 of margin. About
-  /// 0.4 ms; the first oneDNN call also compiles its kernels (~40 ms, once per process).
+  /// 1 ms; the first oneDNN call also compiles its kernels (~20-40 ms, once per process).
+  @_specialize(where T == Float) @_specialize(where T == Double)
   public static func selfCheck<T: Real>(_: T.Type, backend: GEMMBackend, injectedFault: GEMMBackend? = nil) -> GEMMSelfCheck {
     precondition(T.self == Float.self || backend == .openblas, "only OpenBLAS computes double products")
     var rng = SeededGenerator(seed: 0x5E1F)
     var checked = 0
+    let u = Double(T.ulpOfOne) / 2
     for (m, n, k, pad) in selfCheckShapes {
       for transA in [false, true] {
         for transB in [false, true] {
-          for (alpha, beta) in [(T(1), T(0)), (T(-0.5), T(1))] {
-            let rowsA = transA ? k : m, colsA = transA ? m : k
-            let rowsB = transB ? n : k, colsB = transB ? k : n
-            let lda = colsA + pad, ldb = colsB + pad, ldc = n + pad
-            let a = (0..<(rowsA * lda)).map { _ in T(2 * rng.nextUnit() - 1) }
-            let b = (0..<(rowsB * ldb)).map { _ in T(2 * rng.nextUnit() - 1) }
-            let c0: [T] = (0..<(m * ldc)).map { _ in beta == 0 ? T.nan : T(2 * rng.nextUnit() - 1) }
-            var c = c0
-            a.withUnsafeBufferPointer { pa in
-              b.withUnsafeBufferPointer { pb in
-                c.withUnsafeMutableBufferPointer { pc in
-                  gemm(T.self, backend: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                       a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
-                  if injectedFault == backend { pc[0] += 1 }
-                }
-              }
-            }
-            let u = Double(T.ulpOfOne) / 2
-            for i in 0..<m {
-              for j in 0..<ldc {
-                let got = Double(c[i * ldc + j])
-                guard j < n else {
-                  // The padding of C is not C's: it must come back untouched.
-                  if !(got == Double(c0[i * ldc + j]) || (got.isNaN && c0[i * ldc + j].isNaN)) {
-                    return GEMMSelfCheck(passed: false, detail: "\(m)x\(n)x\(k) wrote C's padding at [\(i), \(j)]")
-                  }
-                  continue
-                }
-                var reference = 0.0, magnitude = 0.0
-                for p in 0..<k {
-                  let x = Double(transA ? a[p * lda + i] : a[i * lda + p])
-                  let y = Double(transB ? b[j * ldb + p] : b[p * ldb + j])
-                  reference += x * y
-                  magnitude += abs(x * y)
-                }
-                reference *= Double(alpha)
-                magnitude *= abs(Double(alpha))
-                if beta != 0 {
-                  reference += Double(beta) * Double(c0[i * ldc + j])
-                  magnitude += abs(Double(beta) * Double(c0[i * ldc + j]))
-                }
-                let bound = 2 * Double(k + 2) * u * magnitude
-                if !(abs(got - reference) <= bound) {
-                  let op = "\(transA ? "T" : "N")\(transB ? "T" : "N")"
-                  return GEMMSelfCheck(
-                    passed: false,
-                    detail: "\(op) \(m)x\(n)x\(k), alpha \(alpha), beta \(beta): C[\(i), \(j)] = \(got), expected \(reference) within \(bound)")
-                }
-              }
+          for (alpha, beta) in [(1.0, 0.0), (-0.5, 1.0)] {
+            var problem = SelfCheckProblem(m: m, n: n, k: k, pad: pad, transA: transA, transB: transB, alpha: alpha, beta: beta)
+            // Values exactly representable in T, so that the reference sees what the backend sees.
+            problem.fill { Double(T(2 * rng.nextUnit() - 1)) }
+            var c = problem.c0.map { T($0) }
+            product(
+              T.self, backend: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: T(alpha), a: problem.a.map { T($0) },
+              lda: problem.lda, b: problem.b.map { T($0) }, ldb: problem.ldb, beta: T(beta), c: &c, ldc: problem.ldc)
+            if injectedFault == backend { c[0] += 1 }
+            if let failure = problem.firstError(c.map { Double($0) }, unitRoundoff: u) {
+              return GEMMSelfCheck(passed: false, detail: failure)
             }
             checked += 1
           }
@@ -178,5 +142,65 @@ extension GEMM {
         }
       }
     }
+  }
+}
+
+/// One product of the self-check, in Double: operands, the expected result and its bound.
+struct SelfCheckProblem {
+  let m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Double, beta: Double
+  let lda: Int, ldb: Int, ldc: Int
+  var a: [Double], b: [Double], c0: [Double]
+
+  init(m: Int, n: Int, k: Int, pad: Int, transA: Bool, transB: Bool, alpha: Double, beta: Double) {
+    (self.m, self.n, self.k, self.transA, self.transB, self.alpha, self.beta) = (m, n, k, transA, transB, alpha, beta)
+    lda = (transA ? m : k) + pad
+    ldb = (transB ? k : n) + pad
+    ldc = n + pad
+    a = [Double](repeating: 0, count: (transA ? k : m) * lda)
+    b = [Double](repeating: 0, count: (transB ? n : k) * ldb)
+    c0 = [Double](repeating: 0, count: m * ldc)
+  }
+
+  /// Random operands from `next`, and a C of NaN where beta is 0 (it must not leak through).
+  mutating func fill(_ next: () -> Double) {
+    for i in a.indices { a[i] = next() }
+    for i in b.indices { b[i] = next() }
+    for i in c0.indices { c0[i] = beta == 0 ? .nan : next() }
+  }
+
+  /// The first element of `c` (the backend's result, row stride `ldc`) outside the rounding
+  /// bound, or padding of C that was written; nil when all is well.
+  func firstError(_ c: [Double], unitRoundoff u: Double) -> String? {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in firstError(c, a: a, b: b, unitRoundoff: u) } }
+  }
+
+  private func firstError(_ c: [Double], a: UnsafeBufferPointer<Double>, b: UnsafeBufferPointer<Double>, unitRoundoff u: Double) -> String? {
+    for i in 0..<m {
+      for j in 0..<ldc {
+        let got = c[i * ldc + j], before = c0[i * ldc + j]
+        guard j < n else {
+          if !(got == before || (got.isNaN && before.isNaN)) { return "\(m)x\(n)x\(k) wrote C's padding at [\(i), \(j)]" }
+          continue
+        }
+        var reference = 0.0, magnitude = 0.0
+        for p in 0..<k {
+          let x = transA ? a[p * lda + i] : a[i * lda + p]
+          let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+          reference += x * y
+          magnitude += abs(x * y)
+        }
+        reference *= alpha
+        magnitude *= abs(alpha)
+        if beta != 0 {
+          reference += beta * before
+          magnitude += abs(beta * before)
+        }
+        let bound = 2 * Double(k + 2) * u * magnitude
+        if !(abs(got - reference) <= bound) {
+          return "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)x\(n)x\(k), alpha \(alpha), beta \(beta): C[\(i), \(j)] = \(got), expected \(reference) within \(bound)"
+        }
+      }
+    }
+    return nil
   }
 }
