@@ -111,7 +111,9 @@ let package = Package(
       exclude: ["Fixtures"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
-    .testTarget(name: "SearchTests", dependencies: ["Search", "Distributed", "LinearAlgebra"]),
+    .testTarget(
+      name: "SearchTests",
+      dependencies: ["Search", "Distributed", "LinearAlgebra", .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(
       name: "ReportingTests",
       dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport"]),

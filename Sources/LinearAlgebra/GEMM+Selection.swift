@@ -1,3 +1,5 @@
+import Foundation
+
 /// The outcome of choosing a precision's GEMM backend at start-up.
 public struct GEMMSelection: Sendable {
   /// What computes the products from now on.
@@ -55,19 +57,32 @@ extension GEMM {
   /// backend whose products come out wrong) standing for a broken kernel.
   public static func choose<T: Real>(_: T.Type, request: GEMMRequest, injectedFault: GEMMBackend? = nil) throws -> GEMMSelection {
     let wanted = try requestedBackend(request, for: T.self)
-    let check = selfCheck(T.self, backend: wanted, injectedFault: injectedFault)
+    let check = checkedOnce(T.self, backend: wanted, injectedFault: injectedFault)
     if check.passed { return GEMMSelection(kernel: kernel(of: wanted), warnings: []) }
     let failed = "GEMM self-check: \(kernel(of: wanted)) computed a wrong \(T.dtypeName) product (\(check.detail))"
     let fallback = wanted.other
     guard T.self == Float.self, fallback.isBuiltIn else {
       throw GEMMSelectionError(description: "\(failed), and no other backend computes \(T.dtypeName) products in this build; not training on a broken kernel")
     }
-    let second = selfCheck(T.self, backend: fallback, injectedFault: injectedFault)
+    let second = checkedOnce(T.self, backend: fallback, injectedFault: injectedFault)
     guard second.passed else {
       throw GEMMSelectionError(description: "\(failed); \(kernel(of: fallback)) failed too (\(second.detail)); not training on a broken kernel")
     }
     return GEMMSelection(kernel: kernel(of: fallback), warnings: ["warning: \(failed); using \(kernel(of: fallback)) instead"])
   }
+
+  /// `selfCheck`, run once per backend, precision, thread count and injected fault in a process
+  /// (a sweep selects a backend for every trial).
+  static func checkedOnce<T: Real>(_: T.Type, backend: GEMMBackend, injectedFault: GEMMBackend?) -> GEMMSelfCheck {
+    let key = "\(backend) \(T.dtypeName) \(threads) \(String(describing: injectedFault)) \(String(describing: faultyBackend))"
+    if let known = selfChecks.withLock({ selfCheckResults[key] }) { return known }
+    let check = selfCheck(T.self, backend: backend, injectedFault: injectedFault)
+    selfChecks.withLock { selfCheckResults[key] = check }
+    return check
+  }
+
+  private static let selfChecks = NSLock()
+  nonisolated(unsafe) private static var selfCheckResults: [String: GEMMSelfCheck] = [:]
 
   /// The shapes of the self-check: every transpose combination of a tiny, an odd-sized and a
   /// blocked product, one of them with padded leading dimensions, with beta 0 over a C full of

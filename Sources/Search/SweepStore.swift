@@ -31,12 +31,15 @@ public final class SweepStore {
         try db.execute(sql: "PRAGMA synchronous = NORMAL")
       }
       database = try DatabaseQueue(path: path, configuration: configuration)
-      if !create {
+      if create {
+        try Self.migrator.migrate(database)
+      } else {
         let ready = try database.read { try $0.tableExists("trial") }
         guard ready else { throw SweepStoreError(path: path, problem: "not a dptrain sweep database (no trial table)") }
+        // A sweep started by an earlier dptrain gets the newer columns (reading works without
+        // them, so a database this process may not write is left as it is).
+        try? Self.migrator.migrate(database)
       }
-      // A sweep started by an earlier dptrain gets the newer columns.
-      try Self.migrator.migrate(database)
     } catch let error as SweepStoreError {
       throw error
     } catch {

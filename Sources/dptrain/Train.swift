@@ -238,10 +238,10 @@ struct Train: ParsableCommand {
 
 extension Train {
   /// The backend a resumed run asks for: the one that computed its products so far (another
-  /// rounds differently), or auto, saying why, when this build lacks it or the run predates
-  /// the record.
+  /// rounds differently; a run whose config.json predates the record was computed by OpenBLAS),
+  /// or auto, saying why, when this build lacks it.
   func resumeRequest(_ configuration: TrainingConfiguration, printing: Bool) -> GEMMRequest {
-    guard let backend = configuration.gemm else { return gemmOptions.request }
+    let backend = configuration.gemm ?? .openblas
     guard backend.isBuiltIn else {
       if printing {
         printError("warning: --resume: the run's products were computed by \(configuration.gemmKernel?.description ?? backend.description), which this dptrain is built without; it continues with \(GEMM.kernel(of: .openblas)), so its last bits will differ from an uninterrupted run's")

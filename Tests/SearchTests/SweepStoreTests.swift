@@ -1,5 +1,6 @@
 import Foundation
-import Search
+import GRDB
+@testable import Search
 import Testing
 
 @Suite("The sweep database")
@@ -94,6 +95,29 @@ struct SweepStoreTests {
     #expect(csv.count == 3)
     #expect(csv[1].hasPrefix("1,0.82"))
     #expect(summary.trialsCSV().split(separator: "\n").count == 5)
+  }
+
+  @Test("a sweep database of the first schema gets the gemm column when opened, keeps its trials, and records kernels")
+  func migratesTheFirstSchema() throws {
+    let directory = Self.temporaryDirectory()
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    do {
+      let old = try DatabaseQueue(path: (directory as NSString).appendingPathComponent(SweepStore.fileName))
+      try SweepStore.migrator.migrate(old, upTo: "v1")
+      #expect(try old.read { try $0.columns(in: "trial").map(\.name) }.contains("gemm") == false)
+    }
+    do {
+      let store = try SweepStore(directory: directory, create: false)
+      try store.writeHeader(spec: Self.spec, specFile: "spec.yaml", specText: "", ranks: 1, ranksPerTrial: 1)
+      try store.insert(round: Self.round(), trials: Self.trials())
+      #expect(try store.trials().allSatisfy { $0.gemm == nil })
+      var report = Self.report(0.8)
+      report.gemm = "oneDNN 2.6.3 (avx2 kernels)"
+      try store.record(id: 2, report: report)
+    }
+    let reopened = try SweepStore(directory: directory, create: false)
+    #expect(try reopened.trials().map(\.gemm) == [nil, "oneDNN 2.6.3 (avx2 kernels)", nil, nil])
   }
 
   @Test("opening a directory without a sweep names the file")
