@@ -6,10 +6,20 @@ import NeuralNetwork
 /// A trained model on disk: `model.safetensors` with weights stored `[out, in]` (PyTorch's and
 /// the course's layout) named `layer1.weight`, `layer1.bias`, `layer1.gamma`, `layer1.beta`,
 /// `layer1.running_mean`, `layer1.running_var`, ..., plus `input.mean` and `input.std`, the
-/// training split's normalization. The metadata records the loss, BatchNorm's epsilon and the
-/// image shape; the architecture itself is read off the tensor shapes, so files written by
-/// other tools with the same names load too.
+/// training split's normalization. The metadata records the loss, BatchNorm's epsilon, the
+/// image shape and how to use the model (`input_transform`, `forward`); the architecture itself
+/// is read off the tensor shapes, so files written by other tools with the same names load too.
 public enum ModelFile {
+  /// What an input goes through before the first layer (the file's `input_transform`).
+  public static let inputTransform =
+    "x = pixels / 255 (one row per image, in the data set's byte order); x = (x - input.mean) / input.std, "
+    + "except where input.std < \(FeatureNormalization.constantThreshold): there x = x - input.mean"
+  /// The network (the file's `forward`).
+  public static let forward =
+    "h = x; for each layer l: h = h @ layer{l}.weight.T + layer{l}.bias; on hidden layers, with BatchNorm: "
+    + "h = layer{l}.gamma * (h - layer{l}.running_mean) / sqrt(layer{l}.running_var + batch_norm_epsilon) + layer{l}.beta, "
+    + "then h = max(h, 0); the class is argmax(h)"
+
   public static func save<T: Real>(_ model: MLP<T>, normalization: FeatureNormalization, imageShape: ImageShape?, to path: String) throws {
     var tensors: [(String, NamedTensor)] = []
     for slot in model.layout.slots {
@@ -23,6 +33,7 @@ public enum ModelFile {
     var metadata = [
       "format": "dptrain", "version": dptrainVersion, "loss": model.architecture.loss.rawValue,
       "batch_norm_epsilon": "\(model.architecture.batchNormEpsilon)", "architecture": model.architecture.shapeDescription,
+      "input_transform": inputTransform, "forward": forward,
     ]
     if let imageShape {
       metadata["image_shape"] = "\(imageShape.height),\(imageShape.width),\(imageShape.channels),\(imageShape.layout.rawValue)"

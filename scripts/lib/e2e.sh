@@ -56,6 +56,15 @@ assert h['input.mean']['shape'] == [784] and h['input.std']['shape'] == [784]
 s, e = h['layer2.bias']['data_offsets']; v = np.frombuffer(b[8+n+s:8+n+e], dtype='<f4'); assert v.shape == (10,) and np.isfinite(v).all()"
 check "evaluate --model reproduces the run's test accuracy" \
   bash -c "acc=\$(python3 -c \"import json;print('%.4f' % json.load(open('$run/summary.json'))['test_accuracy'])\"); '$DPTRAIN' evaluate --model '$run/model.safetensors' | grep -q \"test accuracy \$acc\""
+check "README's NumPy lines reproduce the run's test accuracy from model.safetensors alone (within 2 of 10,000 images; NumPy in double, dptrain in float)" \
+  bash -c "sed -n '/<!-- numpy-model-begin -->/,/<!-- numpy-model-end -->/p' '$(dirname "$0")/../../README.md' | sed '1,2d;\$d' | sed '\$d' > '$work/numpy_model.py' &&
+    grep -q 'np.frombuffer' '$work/numpy_model.py' && python3 '$work/numpy_model.py' '$run/model.safetensors' | tee '$work/numpy_model.txt' && python3 -c \"
+import json; s = json.load(open('$run/summary.json')); a = float(open('$work/numpy_model.txt').read().split()[-1])
+assert abs(a - s['test_accuracy']) <= 2e-4 and a > 0.5, (a, s['test_accuracy'])\""
+check "model.safetensors metadata says how to use the model" \
+  python3 -c "
+import json, struct; b = open('$run/model.safetensors','rb').read(); n = struct.unpack('<Q', b[:8])[0]; m = json.loads(b[8:8+n])['__metadata__']
+assert 'pixels / 255' in m['input_transform'] and 'input.std' in m['input_transform'] and 'running_var' in m['forward'], m"
 check "--init-model starts from the saved model (a negligible step keeps its test accuracy)" \
   bash -c "'$DPTRAIN' train --hidden 50 --max-steps 1 --eta 1e-12 --momentum 0 --train-limit 3000 --init-model '$run/model.safetensors' --out '$work/cont' --quiet && python3 -c \"
 import json; a=json.load(open('$work/cont/summary.json')); b=json.load(open('$run/summary.json'))
