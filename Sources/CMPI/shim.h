@@ -14,15 +14,12 @@ static inline MPI_Comm cmpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline MPI_Datatype cmpi_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype cmpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype cmpi_int64(void) { return MPI_INT64_T; }
-static inline MPI_Datatype cmpi_uint8(void) { return MPI_UINT8_T; }
 static inline MPI_Op cmpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op cmpi_max(void) { return MPI_MAX; }
-static inline MPI_Op cmpi_min(void) { return MPI_MIN; }
 static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline MPI_Datatype cmpi_byte(void) { return MPI_BYTE; }
 static inline MPI_Info cmpi_info_null(void) { return MPI_INFO_NULL; }
-static inline MPI_Win cmpi_win_null(void) { return MPI_WIN_NULL; }
 static inline int cmpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline int cmpi_undefined(void) { return MPI_UNDEFINED; }
 static inline int cmpi_mode_nocheck(void) { return MPI_MODE_NOCHECK; }

@@ -90,9 +90,6 @@ public final class Trainer<T: Real> {
   /// and `run` throws `TrainingError.interrupted`.
   public var stopRequested: (() -> Bool)?
 
-  /// Rows per evaluation chunk (bounds the evaluation workspace).
-  public static var evaluationChunk: Int { 1000 }
-
   public init(
     configuration: TrainingConfiguration, model: MLP<T>, train: ImageSet, validation: ImageSet?,
     normalization: FeatureNormalization, communicator: any Communicator
