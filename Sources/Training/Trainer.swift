@@ -73,15 +73,15 @@ public struct TrainingResult: Sendable {
 ///    `shardedUpdate = false` does exactly that instead, after one allreduce).
 public final class Trainer<T: Real> {
   public let configuration: TrainingConfiguration
-  public private(set) var model: MLP<T>
-  public private(set) var optimizer: MomentumSGD<T>
+  public internal(set) var model: MLP<T>
+  public internal(set) var optimizer: MomentumSGD<T>
   public let train: ImageSet
   public let validation: ImageSet?
   public let communicator: any Communicator
   /// Normalization in the training precision (rank 0's, after `broadcastInitialState`).
   public private(set) var mean: [T], invStd: [T]
-  public private(set) var metrics: [MetricsRow] = []
-  public private(set) var step = 0
+  public internal(set) var metrics: [MetricsRow] = []
+  public internal(set) var step = 0
   public let stepsPerEpoch: Int
   public let totalSteps: Int
 
@@ -266,189 +266,10 @@ public final class Trainer<T: Real> {
   }
 
   /// Samples this rank has trained on (its shards), the weight of its running averages.
-  public private(set) var localSamples = 0
+  public internal(set) var localSamples = 0
   /// Set by `restore`: keep each rank's own BatchNorm averages (local statistics) at start.
   var restoredPerRankState = false
 
-  /// What a checkpoint holds of a run in progress, the same on every rank.
-  public struct State: Sendable {
-    public var step: Int
-    public var parameters: [T]
-    /// The whole momentum buffer (gathered from the ranks' segments in a sharded update).
-    public var velocity: [T]
-    /// Every rank's BatchNorm running averages, in rank order (identical with global statistics).
-    public var statePerRank: [[T]]
-    public var localSamplesPerRank: [Int]
-    public var metrics: [MetricsRow]
-    public init(step: Int, parameters: [T], velocity: [T], statePerRank: [[T]], localSamplesPerRank: [Int], metrics: [MetricsRow]) {
-      self.step = step
-      self.parameters = parameters
-      self.velocity = velocity
-      self.statePerRank = statePerRank
-      self.localSamplesPerRank = localSamplesPerRank
-      self.metrics = metrics
-    }
-  }
-
-  /// The run's state for a checkpoint. Collective: every rank calls it at the same step (the
-  /// momentum segments are all-gathered, each rank's averages broadcast, bit for bit).
-  public func checkpointState() throws -> State {
-    let ranks = communicator.size
-    var velocity = optimizer.velocity
-    if ranks > 1 && configuration.shardedUpdate {
-      try velocity.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
-    }
-    var states: [[T]] = []
-    var samples: [Int] = []
-    for r in 0..<ranks {
-      var s = r == communicator.rank ? model.state : [T].zeros(model.state.count)
-      if ranks > 1 { try communicator.broadcast(&s, root: r) }
-      states.append(s)
-      let c = try ranks > 1 ? communicator.broadcast(Double(localSamples), root: r) : Double(localSamples)
-      samples.append(Int(c))
-    }
-    // Rank 0's metrics (the other ranks keep none); the file is rank 0's to write.
-    return State(step: step, parameters: model.parameters, velocity: velocity, statePerRank: states, localSamplesPerRank: samples, metrics: metrics)
-  }
-
-  /// Continues from `state` (before `run`). With the same rank count every rank gets back its
-  /// own averages and sample count, so the run goes on bit for bit; with another rank count the
-  /// averages are pooled as `mergeRunningStatistics` does (the same model up to summation order).
-  public func restore(_ state: State) {
-    precondition(state.parameters.count == model.parameters.count && state.velocity.count == optimizer.velocity.count, "checkpoint of another network")
-    step = state.step
-    model.parameters = state.parameters
-    optimizer.velocity = state.velocity
-    metrics = state.metrics
-    let ranks = communicator.size
-    if state.statePerRank.count == ranks {
-      model.state = state.statePerRank[communicator.rank]
-      localSamples = state.localSamplesPerRank[communicator.rank]
-      restoredPerRankState = true
-    } else {
-      // Count-weighted pool of the saved ranks' averages (law of total variance).
-      let total = Double(state.localSamplesPerRank.reduce(0, +))
-      var pooled = [Double](repeating: 0, count: model.state.count)
-      for slot in model.stateLayout.slots where slot.kind == .runningMean {
-        let variance = model.stateLayout.slot(named: "layer\(slot.layer).running_var")!
-        for (i, j) in zip(slot.range, variance.range) {
-          var m = 0.0, second = 0.0
-          for (s, c) in zip(state.statePerRank, state.localSamplesPerRank) {
-            let w = total > 0 ? Double(c) / total : 1 / Double(state.statePerRank.count)
-            m += w * Double(s[i])
-            second += w * (Double(s[j]) + Double(s[i]) * Double(s[i]))
-          }
-          pooled[i] = m
-          pooled[j] = max(0, second - m * m)
-        }
-      }
-      model.state = pooled.map { T($0) }
-      localSamples = (state.localSamplesPerRank.reduce(0, +)) / max(ranks, 1)
-    }
-  }
-
-  /// With per-rank BatchNorm statistics (`--bn-sync local`), replaces every rank's running
-  /// averages by their count-weighted pool (the law of total variance):
-  ///     mean = sum_r c_r m_r / C,   var = sum_r c_r (v_r + (m_r - mean)^2) / C
-  /// with `c_r` the samples rank r trained on. With synchronized statistics the replicas'
-  /// averages are already identical, and nothing is done.
-  public func mergeRunningStatistics() throws {
-    guard communicator.size > 1, configuration.bnSync == .local, model.architecture.batchNorm else { return }
-    // [c, c*m..., c*(v + m^2)...] summed over ranks, in Double.
-    let c = Double(localSamples)
-    var pooled = [c]
-    for slot in model.stateLayout.slots where slot.kind == .runningMean {
-      let variance = model.stateLayout.slot(named: "layer\(slot.layer).running_var")!
-      for (i, j) in zip(slot.range, variance.range) {
-        let m = Double(model.state[i]), v = Double(model.state[j])
-        pooled.append(c * m)
-        pooled.append(c * (v + m * m))
-      }
-    }
-    try communicator.allReduceSum(&pooled)
-    let total = pooled[0]
-    var k = 1
-    for slot in model.stateLayout.slots where slot.kind == .runningMean {
-      let variance = model.stateLayout.slot(named: "layer\(slot.layer).running_var")!
-      for (i, j) in zip(slot.range, variance.range) {
-        let mean = pooled[k] / total
-        model.state[i] = T(mean)
-        model.state[j] = T(max(0, pooled[k + 1] / total - mean * mean))
-        k += 2
-      }
-    }
-  }
-
-  /// Compares every replica's parameters (and, with synchronized BatchNorm, its running
-  /// statistics; per-rank ones differ until merged) with rank 0's, bit for bit: a 64-bit FNV-1a
-  /// checksum broadcast from rank 0, then a count of the ranks that differ.
-  public func checkReplicas() throws {
-    guard communicator.size > 1 else { return }
-    let mine = configuration.bnSync == .global ? Self.checksum(model.parameters, model.state) : Self.checksum(model.parameters)
-    // Four 16-bit chunks: exact in any Real.
-    var chunks = (0..<4).map { Double((mine >> (16 * UInt64($0))) & 0xFFFF) }
-    try communicator.broadcast(&chunks, root: 0)
-    let reference = chunks.enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (16 * UInt64($1.offset))) }
-    var differs = [Double](repeating: 0, count: communicator.size)
-    differs[communicator.rank] = mine == reference ? 0 : 1
-    try communicator.allReduceSum(&differs)
-    let bad = differs.indices.filter { differs[$0] != 0 }
-    if !bad.isEmpty { throw TrainingError.replicasDiffer(step: step, ranks: bad) }
-  }
-
-  /// Flips one parameter's last bit (for tests of the replica check).
-  public func corruptParameterForTesting() {
-    model.parameters[0] = model.parameters[0].nextUp
-  }
-
-  /// FNV-1a over the bytes of the arrays.
-  static func checksum(_ arrays: [T]...) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for a in arrays {
-      a.withUnsafeBytes { raw in
-        for byte in raw {
-          h ^= UInt64(byte)
-          h &*= 0x100_0000_01B3
-        }
-      }
-    }
-    return h
-  }
-
-  /// Loss, cost and accuracy of the current model on `set`, BatchNorm in inference mode.
-  public func evaluate(_ set: ImageSet) throws -> SplitMetrics {
-    try Evaluation.evaluate(model: model, set: set, mean: mean, invStd: invStd, lambda: configuration.lambda)
-  }
-}
-
-/// Model evaluation over a whole split, in chunks, BatchNorm in inference mode.
-public enum Evaluation {
-  public static func evaluate<T: Real>(model: MLP<T>, set: ImageSet, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000) throws -> SplitMetrics {
-    guard set.count > 0 else { return SplitMetrics(loss: .nan, cost: .nan, accuracy: .nan) }
-    let rowsPerChunk = min(chunk, set.count)
-    let cache = ForwardCache<T>(architecture: model.architecture, capacity: rowsPerChunk)
-    var x = [T].zeros(rowsPerChunk * set.features)
-    var labels = [Int32](repeating: 0, count: rowsPerChunk)
-    let indices = Array(0..<set.count)
-    var lossSum = 0.0
-    var correct = 0
-    var start = 0
-    while start < set.count {
-      let range = start..<min(start + rowsPerChunk, set.count)
-      try x.withUnsafeMutableBufferPointer { xb in
-        try labels.withUnsafeMutableBufferPointer { lb in
-          set.gather(indices: indices[range], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
-          try model.forward(xb.baseAddress!, rows: range.count, mode: .inference, batch: .local(range.count), cache: cache)
-          let r = model.loss(labels: lb.baseAddress!, cache: cache, gradient: false)
-          lossSum += r.lossSum
-          correct += r.correct
-        }
-      }
-      start = range.upperBound
-    }
-    let loss = lossSum / Double(set.count)
-    return SplitMetrics(loss: loss, cost: loss + lambda * model.weightPenalty(), accuracy: Double(correct) / Double(set.count))
-  }
 }
 
 /// Synchronized BatchNorm through the trainer's communicator, timing its collectives.
@@ -467,33 +288,4 @@ final class TimedReducer: BatchStatisticsReducer {
 @inline(__always)
 func secondsSince(_ start: UInt64) -> Double {
   Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-}
-
-extension Trainer {
-  /// The gradient of the cost (`loss + lambda sum ||W||^2`) on one batch, per weight matrix, in
-  /// storage order: what the report's histograms show "at the end of training". Computed by
-  /// this rank alone (no collectives) on the first `batchSize` samples of the current epoch's
-  /// order, BatchNorm in training mode with this batch's statistics.
-  public func weightGradients() throws -> [(name: String, values: [Double])] {
-    let rows = min(configuration.batchSize, train.count)
-    let d = train.features
-    let cache = ForwardCache<T>(architecture: model.architecture, capacity: rows)
-    var x = [T].zeros(rows * d)
-    var labels = [Int32](repeating: 0, count: rows)
-    let order = epochOrder.order(epoch: step / stepsPerEpoch)
-    var sums = [T].zeros(model.layout.count)
-    try x.withUnsafeMutableBufferPointer { xb in
-      try labels.withUnsafeMutableBufferPointer { lb in
-        train.gather(indices: order[0..<rows], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
-        try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: .local(rows), cache: cache)
-        _ = model.loss(labels: lb.baseAddress!, cache: cache, gradient: true)
-        try sums.withUnsafeMutableBufferPointer {
-          try model.backward(xb.baseAddress!, cache: cache, batch: .local(rows), gradients: $0.baseAddress!, accumulate: false)
-        }
-      }
-    }
-    return model.layout.slots.filter { $0.kind == .weight }.map { slot in
-      (slot.name, slot.range.map { Double(sums[$0]) / Double(rows) + 2 * configuration.lambda * Double(model.parameters[$0]) })
-    }
-  }
 }
