@@ -93,7 +93,7 @@ chromium_bin="$(command -v chromium || command -v chromium-browser || command -v
 if [ -z "$chromium_bin" ]; then
   echo "  skip headless Chromium screenshot: no chromium on this machine (scripts/test installs Debian's chromium; it could not be installed here)"
   skipped=$((skipped + 1))
-elif ! timeout 60 "$chromium_bin" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1600 \
+elif ! timeout 60 "$chromium_bin" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1600 --virtual-time-budget=10000 \
   --screenshot="$work/shot.png" "file://$run/report.html" > "$work/chromium.log" 2>&1 || [ ! -s "$work/shot.png" ]; then
   echo "  skip headless Chromium screenshot: chromium could not start here ($(grep -m1 -iE 'error|fail' "$work/chromium.log" || tail -n 1 "$work/chromium.log"))"
   skipped=$((skipped + 1))
