@@ -59,7 +59,7 @@ let package = Package(
     .target(
       name: "DistributedMPI",
       dependencies: [
-        "Distributed",
+        "Distributed", "CKernels",
         .target(name: "CMPI", condition: .when(traits: ["MPI"])),
       ],
       swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]),

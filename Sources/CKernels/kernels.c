@@ -180,3 +180,35 @@ void dp_prefetch_rows(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t
     for (ptrdiff_t b = 0; b < cols; b += 64) __builtin_prefetch(row + b);
   }
 }
+
+// dst[i] = ((src[0][i] + src[1][i]) + src[2][i]) + ... in source order, for the shared-memory
+// allreduce. Blocked so that `dst` stays in L1 while the sources stream past; only additions, so
+// every vector width gives the same bits. `nsrc` >= 1.
+#define DP_DEFINE_SUM_SOURCES(T, S)                                                               \
+  DP_CLONES void dp_sum_sources_##S(T *restrict dst, const T *const *srcs, int nsrc, ptrdiff_t n) { \
+    const ptrdiff_t block = 2048;                                                                 \
+    for (ptrdiff_t b = 0; b < n; b += block) {                                                    \
+      const ptrdiff_t m = (n - b < block) ? (n - b) : block;                                      \
+      T *restrict d = dst + b;                                                                    \
+      const T *restrict a = srcs[0] + b;                                                          \
+      if (nsrc == 1) {                                                                            \
+        for (ptrdiff_t i = 0; i < m; i++) d[i] = a[i];                                            \
+        continue;                                                                                 \
+      }                                                                                           \
+      const T *restrict c = srcs[1] + b;                                                          \
+      for (ptrdiff_t i = 0; i < m; i++) d[i] = a[i] + c[i];                                       \
+      for (int s = 2; s < nsrc; s++) {                                                            \
+        const T *restrict e = srcs[s] + b;                                                        \
+        for (ptrdiff_t i = 0; i < m; i++) d[i] = d[i] + e[i];                                     \
+      }                                                                                           \
+    }                                                                                             \
+  }                                                                                               \
+  DP_CLONES void dp_add_after_##S(T *restrict d, const T *restrict x, ptrdiff_t n) {              \
+    for (ptrdiff_t i = 0; i < n; i++) d[i] = d[i] + x[i];                                         \
+  }                                                                                               \
+  DP_CLONES void dp_add_before_##S(T *restrict d, const T *restrict x, ptrdiff_t n) {             \
+    for (ptrdiff_t i = 0; i < n; i++) d[i] = x[i] + d[i];                                         \
+  }
+DP_DEFINE_SUM_SOURCES(float, f32)
+DP_DEFINE_SUM_SOURCES(double, f64)
+#undef DP_DEFINE_SUM_SOURCES

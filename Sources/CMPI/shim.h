@@ -28,44 +28,6 @@ static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int cmpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 
-/// dst[i] = ((src[0][i] + src[1][i]) + src[2][i]) + ... in source order, for the shared-memory
-/// allreduce. Blocked so that `dst` stays in L1 while the sources stream past; only additions,
-/// so no contraction can change the bits. `nsrc` >= 1.
-#define CMPI_DEFINE_SUM(T, S)                                                                     \
-  static inline void cmpi_sum_##S(T *restrict dst, const T *const *srcs, int nsrc, ptrdiff_t n) { \
-    const ptrdiff_t block = 2048;                                                                 \
-    for (ptrdiff_t b = 0; b < n; b += block) {                                                    \
-      const ptrdiff_t m = (n - b < block) ? (n - b) : block;                                      \
-      T *restrict d = dst + b;                                                                    \
-      const T *restrict a = srcs[0] + b;                                                          \
-      if (nsrc == 1) {                                                                            \
-        for (ptrdiff_t i = 0; i < m; i++) d[i] = a[i];                                            \
-        continue;                                                                                 \
-      }                                                                                           \
-      const T *restrict c = srcs[1] + b;                                                          \
-      for (ptrdiff_t i = 0; i < m; i++) d[i] = a[i] + c[i];                                       \
-      for (int s = 2; s < nsrc; s++) {                                                            \
-        const T *restrict e = srcs[s] + b;                                                        \
-        for (ptrdiff_t i = 0; i < m; i++) d[i] = d[i] + e[i];                                     \
-      }                                                                                           \
-    }                                                                                             \
-  }
-CMPI_DEFINE_SUM(float, f32)
-CMPI_DEFINE_SUM(double, f64)
-#undef CMPI_DEFINE_SUM
-
-/// d[i] = d[i] + x[i] and d[i] = x[i] + d[i]: the two-rank reduction, operands in rank order.
-#define CMPI_DEFINE_ADD(T, S)                                                                      \
-  static inline void cmpi_add_after_##S(T *restrict d, const T *restrict x, ptrdiff_t n) {        \
-    for (ptrdiff_t i = 0; i < n; i++) d[i] = d[i] + x[i];                                         \
-  }                                                                                               \
-  static inline void cmpi_add_before_##S(T *restrict d, const T *restrict x, ptrdiff_t n) {       \
-    for (ptrdiff_t i = 0; i < n; i++) d[i] = x[i] + d[i];                                         \
-  }
-CMPI_DEFINE_ADD(float, f32)
-CMPI_DEFINE_ADD(double, f64)
-#undef CMPI_DEFINE_ADD
-
 static inline void cmpi_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 
 #pragma clang assume_nonnull end

@@ -1,4 +1,5 @@
 #if MPI
+  import CKernels
   import CMPI
   import Distributed
   import Foundation
@@ -118,11 +119,11 @@
       sources.withUnsafeBufferPointer { src in
         if T.self == Float.self {
           src.withMemoryRebound(to: UnsafePointer<Float>?.self) {
-            cmpi_sum_f32(destination.assumingMemoryBound(to: Float.self), $0.baseAddress!, Int32(localSize), mine.count)
+            dp_sum_sources_f32(destination.assumingMemoryBound(to: Float.self), $0.baseAddress!, Int32(localSize), mine.count)
           }
         } else {
           src.withMemoryRebound(to: UnsafePointer<Double>?.self) {
-            cmpi_sum_f64(destination.assumingMemoryBound(to: Double.self), $0.baseAddress!, Int32(localSize), mine.count)
+            dp_sum_sources_f64(destination.assumingMemoryBound(to: Double.self), $0.baseAddress!, Int32(localSize), mine.count)
           }
         }
       }
@@ -206,11 +207,11 @@
         sources.withUnsafeBufferPointer { s in
           if T.self == Float.self {
             s.withMemoryRebound(to: UnsafePointer<Float>?.self) {
-              cmpi_sum_f32(destination.assumingMemoryBound(to: Float.self), $0.baseAddress!, Int32(localSize), hi - lo)
+              dp_sum_sources_f32(destination.assumingMemoryBound(to: Float.self), $0.baseAddress!, Int32(localSize), hi - lo)
             }
           } else {
             s.withMemoryRebound(to: UnsafePointer<Double>?.self) {
-              cmpi_sum_f64(destination.assumingMemoryBound(to: Double.self), $0.baseAddress!, Int32(localSize), hi - lo)
+              dp_sum_sources_f64(destination.assumingMemoryBound(to: Double.self), $0.baseAddress!, Int32(localSize), hi - lo)
             }
           }
         }
@@ -309,10 +310,10 @@
       let (rd, rx) = (UnsafeMutableRawPointer(d), UnsafeRawPointer(x))
       if T.self == Float.self {
         let (dd, xx) = (rd.assumingMemoryBound(to: Float.self), rx.assumingMemoryBound(to: Float.self))
-        if mineFirst { cmpi_add_after_f32(dd, xx, count) } else { cmpi_add_before_f32(dd, xx, count) }
+        if mineFirst { dp_add_after_f32(dd, xx, count) } else { dp_add_before_f32(dd, xx, count) }
       } else {
         let (dd, xx) = (rd.assumingMemoryBound(to: Double.self), rx.assumingMemoryBound(to: Double.self))
-        if mineFirst { cmpi_add_after_f64(dd, xx, count) } else { cmpi_add_before_f64(dd, xx, count) }
+        if mineFirst { dp_add_after_f64(dd, xx, count) } else { dp_add_before_f64(dd, xx, count) }
       }
     }
   }

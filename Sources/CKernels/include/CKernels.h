@@ -27,7 +27,12 @@
                                     ptrdiff_t n, T inverse_batch, T decay, T eta, T rho);         \
   void dp_gather_normalized_##S(const uint8_t *pixels, const ptrdiff_t *indices, ptrdiff_t rows,  \
                                 ptrdiff_t cols, const T *mean, const T *inv_std, T *y);           \
-  double dp_sum_of_squares_##S(const T *x, ptrdiff_t n);
+  double dp_sum_of_squares_##S(const T *x, ptrdiff_t n);                                          \
+  /* dst[i] = ((src[0][i] + src[1][i]) + src[2][i]) + ..., sources in order (nsrc >= 1). */      \
+  void dp_sum_sources_##S(T *dst, const T *const *srcs, int nsrc, ptrdiff_t n);                   \
+  /* d[i] = d[i] + x[i], and d[i] = x[i] + d[i]: a two-operand sum in rank order. */              \
+  void dp_add_after_##S(T *d, const T *x, ptrdiff_t n);                                           \
+  void dp_add_before_##S(T *d, const T *x, ptrdiff_t n);
 
 DP_DECLARE(float, f32)
 DP_DECLARE(double, f64)
