@@ -81,7 +81,8 @@ public struct CPUInfo: Sendable, Codable, Equatable {
 }
 
 extension String {
-  fileprivate var trimmingSpaces: String {
+  /// Without leading and trailing spaces (cpuid's brand string, OpenBLAS's configuration).
+  var trimmingSpaces: String {
     var s = Substring(self)
     while s.first == " " { s.removeFirst() }
     while s.last == " " { s.removeLast() }

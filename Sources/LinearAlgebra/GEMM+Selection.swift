@@ -93,7 +93,8 @@ extension GEMM {
   /// Double reference: `|c - r| <= 2 (k + 2) u (|alpha| sum_p |a_ip b_pj| + |beta c_ij|)` with
   /// `u` the unit roundoff of `T`, the standard bound on a dot product's rounding (Higham,
   /// Accuracy and Stability of Numerical Algorithms, 3.1) with a factor 2 of margin. About
-  /// 1 ms; the first oneDNN call also compiles its kernels (~20-40 ms, once per process).
+  /// 11 ms (measured with perf on a Zen 3); the first oneDNN call also compiles its kernels
+  /// (~20-40 ms, once per process).
   @_specialize(where T == Float) @_specialize(where T == Double)
   public static func selfCheck<T: Real>(_: T.Type, backend: GEMMBackend, injectedFault: GEMMBackend? = nil) -> GEMMSelfCheck {
     precondition(T.self == Float.self || backend == .openblas, "only OpenBLAS computes double products")
@@ -122,25 +123,6 @@ extension GEMM {
     }
     return GEMMSelfCheck(passed: true, detail: "\(checked) products within rounding")
   }
-
-  /// One product on a given backend (the self-check's; training goes through `T.gemm`).
-  static func gemm<T: Real>(
-    _: T.Type, backend: GEMMBackend, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int,
-    b: UnsafePointer<T>, ldb: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int
-  ) {
-    if T.self == Float.self {
-      a.withMemoryRebound(to: Float.self, capacity: 1) { a in
-        b.withMemoryRebound(to: Float.self, capacity: 1) { b in
-          c.withMemoryRebound(to: Float.self, capacity: 1) { c in
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha), a: a, lda: lda, b: b, ldb: ldb,
-                  beta: Float(beta), c: c, ldc: ldc, backend: backend)
-          }
-        }
-      }
-    } else {
-      T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-    }
-  }
 }
 
 extension GEMM {
@@ -152,8 +134,15 @@ extension GEMM {
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
-          gemm(T.self, backend: backend, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-               a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+          let (a, b, c) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
+          if T.self == Float.self {
+            sgemm(
+              transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha), a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+              lda: lda, b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb: ldb, beta: Float(beta),
+              c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, backend: backend)
+          } else {
+            T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+          }
         }
       }
     }

@@ -179,14 +179,5 @@ public enum OpenBLAS {
   public static var coreName: String { String(cString: openblas_get_corename()) }
 
   /// `openblas_get_config()` in full: version, build options, core, thread limit.
-  public static var configuration: String { String(cString: openblas_get_config()).trimmingCharacters(in: " ") }
-}
-
-extension String {
-  fileprivate func trimmingCharacters(in set: Character) -> String {
-    var s = Substring(self)
-    while s.first == set { s.removeFirst() }
-    while s.last == set { s.removeLast() }
-    return String(s)
-  }
+  public static var configuration: String { String(cString: openblas_get_config()).trimmingSpaces }
 }
