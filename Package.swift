@@ -72,12 +72,12 @@ let package = Package(
       ]),
 
     // MARK: - Search
-    // Sweep specs (YAML), search spaces and strategies, the SQLite sweep store, and the
-    // dispatch of trials to worker groups over a Communicator.
+    // Sweep specs (YAML), search spaces and strategies, the SQLite sweep store, the dispatch of
+    // trials to worker groups over a Communicator, and the runner that trains them.
     .target(
       name: "Search",
       dependencies: [
-        "LinearAlgebra", "Distributed",
+        "LinearAlgebra", "Distributed", "Datasets", "Training",
         .product(name: "Yams", package: "Yams"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ]),
@@ -113,7 +113,9 @@ let package = Package(
     .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
     .testTarget(
       name: "SearchTests",
-      dependencies: ["Search", "Distributed", "LinearAlgebra", .product(name: "GRDB", package: "GRDB.swift")]),
+      dependencies: [
+        "Search", "Training", "Datasets", "Distributed", "LinearAlgebra", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+      ]),
     .testTarget(
       name: "ReportingTests",
       dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport"]),

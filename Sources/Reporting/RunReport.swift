@@ -115,7 +115,10 @@ public struct RunReport {
   var schedulePoints: [(x: Double, y: Double)] {
     let steps = summary?.steps ?? metrics.last?.step ?? 0
     guard steps > 0, let perEpoch = metrics.first(where: { $0.epoch > 0 }).map({ Double($0.step) / $0.epoch }) else { return [] }
-    return (0..<steps).map { s in (Double(s + 1), configuration.schedule.rate(step: s, epoch: Int(Double(s) / perEpoch.rounded()))) }
+    let schedule = configuration.learningRate(stepsPerEpoch: Int(perEpoch.rounded()))
+    return (0..<steps).map { s -> (x: Double, y: Double) in
+      (Double(s + 1), schedule.rate(step: s, epoch: Int(Double(s) / perEpoch.rounded())))
+    }
   }
 
   /// Cost, loss and accuracy curves, and the learning rate when the schedule gives one.
@@ -156,7 +159,7 @@ public struct RunReport {
   /// The weight tiles as `<img>` elements with their captions.
   public func weightTiles() -> [Image] {
     guard let first = firstLayer else { return [] }
-    let oneLayer = configuration.hidden.isEmpty
+    let oneLayer = configuration.architecture.hidden.isEmpty
     return WeightImages.tiles(
       weights: first.values, rows: first.rows, height: first.shape.height, width: first.shape.width,
       layout: first.shape.planar ? .planarRGB : .grayscale, count: oneLayer ? first.rows : 64)
@@ -165,18 +168,20 @@ public struct RunReport {
   public func html() -> String {
     let name = (directory as NSString).lastPathComponent
     let c = configuration
-    let network = ([c.architecture?.shapeDescription ?? c.hidden.map(String.init).joined(separator: "-")] + (c.batchNorm ? ["BatchNorm"] : [])).joined(separator: " ")
+    let a = c.architecture
+    let shape = a.resolved?.shapeDescription ?? a.hidden.map(String.init).joined(separator: "-")
+    let network = ([shape] + (a.batchNorm ? ["BatchNorm"] : [])).joined(separator: " ")
     var body = "<h1>dptrain run \(Markup.escape(name))</h1>\n"
-    body += "<p class=\"lead\">\(Markup.escape(network)), \(Markup.escape(c.loss.rawValue)), \(Markup.escape(c.schedule.description)), batch \(c.batchSize), lambda \(c.lambda), \(c.ranks) rank(s)</p>\n"
+    body += "<p class=\"lead\">\(Markup.escape(network)), \(Markup.escape(a.loss.rawValue)), \(Markup.escape(c.schedule.description)), batch \(c.batchSize), lambda \(c.lambda), \(c.ranks ?? 1) rank(s)</p>\n"
     body += figures()
     body += "<h2>Learning curves</h2>\n<div class=\"stack\">\n" + learningCharts().joined() + "</div>\n"
     let tiles = weightTiles()
     if !tiles.isEmpty {
-      let what = c.hidden.isEmpty ? "one image per class" : "the first \(tiles.count) hidden units"
+      let what = a.hidden.isEmpty ? "one image per class" : "the first \(tiles.count) hidden units"
       body += "<h2>First-layer weights</h2>\n<p>\(what), each stretched from its own minimum (black) to maximum (white).</p>\n<div class=\"tiles\" data-tiles=\"\(tiles.count)\">\n"
       for (i, t) in tiles.enumerated() {
         let scale = max(2, 96 / max(t.width, 1))
-        body += "<figure><img alt=\"weights of unit \(i + 1)\" width=\"\(t.width * scale)\" height=\"\(t.height * scale)\" src=\"\(PNG.dataURI(t))\"/><figcaption>\(c.hidden.isEmpty ? "class \(i)" : "unit \(i + 1)")</figcaption></figure>\n"
+        body += "<figure><img alt=\"weights of unit \(i + 1)\" width=\"\(t.width * scale)\" height=\"\(t.height * scale)\" src=\"\(PNG.dataURI(t))\"/><figcaption>\(a.hidden.isEmpty ? "class \(i)" : "unit \(i + 1)")</figcaption></figure>\n"
       }
       body += "</div>\n"
     }
@@ -217,7 +222,7 @@ public struct RunReport {
     guard let s = summary else { return "" }
     var rows: [[String]] = [["training time (update steps)", String(format: "%.2f s", s.trainSeconds)], ["samples per second", String(format: "%.0f", s.samplesPerSecond)]]
     if let gemm = s.gemm ?? configuration.gemmKernel?.description {
-      rows.append(["matrix products", "\(gemm), \(configuration.blasThreads) thread(s) per rank"])
+      rows.append(["matrix products", "\(gemm), \(configuration.blasThreads ?? 1) thread(s) per rank"])
     }
     if let cpu = s.cpu { rows.append(["CPU", cpu]) }
     if let comm = s.communicationSecondsPerRank, let train = s.trainSecondsPerRank, comm.count == train.count, comm.count > 1 {
@@ -228,16 +233,15 @@ public struct RunReport {
     return "<h2>Timing</h2>\n" + table(["", ""], rows)
   }
 
+  /// Every option as `dptrain train` takes it, then what the run recorded when it started.
   func configurationRows() -> [[String]] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    guard let data = try? encoder.encode(configuration), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
-    return object.keys.sorted().map { key in
-      let value = object[key]!
-      let text: String
-      if let d = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) { text = String(decoding: d, as: UTF8.self) } else { text = "\(value)" }
-      return [key, text]
-    }
+    let c = configuration
+    var rows = TrainingConfiguration.optionNames.compactMap { name in c.optionValue(name).map { [name, $0] } }
+    if let network = c.architecture.resolved { rows.append(["network", network.shapeDescription]) }
+    rows.append(["ranks", "\(c.ranks ?? 1)"])
+    if let kernel = c.gemmKernel { rows.append(["matrix products", kernel.description]) }
+    rows.append(["dptrain version", c.version])
+    return rows
   }
 
   func table(_ head: [String], _ rows: [[String]]) -> String {

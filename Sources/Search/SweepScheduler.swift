@@ -1,8 +1,10 @@
+import Training
+
 /// A trial as rank 0 hands it to a worker group.
 public struct TrialWork: Codable, Sendable {
   public var id: Int
-  /// The `dptrain train` options of the trial.
-  public var arguments: [String]
+  /// What the trial trains (its `dptrain train` command is `configuration.arguments`).
+  public var configuration: TrainingConfiguration
   /// The final retraining: evaluates the test set and saves the model (on rank 0's group).
   public var isFinal: Bool
 }
@@ -22,6 +24,9 @@ public final class SweepScheduler: WorkSource {
   public private(set) var current: Round?
   private var queue: [TrialRecord] = []
   private var pending: [Int: TrialRecord] = [:]
+  /// The configurations of the trials planned in this session (a resumed sweep's stored trials
+  /// are read back from their stored commands).
+  private var configurations: [Int: TrainingConfiguration] = [:]
   private var nextID: Int
   private var finalState: FinalState
   public private(set) var isExhausted = false
@@ -32,7 +37,7 @@ public final class SweepScheduler: WorkSource {
 
   enum FinalState { case notWanted, notStarted, queued, done }
 
-  /// BLAS threads of the ranks, written into every new trial's options (see `TrainArguments`).
+  /// BLAS threads of the ranks, written into every new trial's options (see `TrialConfiguration`).
   public let blasThreads: Int?
   /// The GEMM backend the sweep names (`--gemm`), written into every new trial's options unless
   /// the base sets one; nil for auto.
@@ -88,11 +93,14 @@ public final class SweepScheduler: WorkSource {
   func trials(of c: PlannedConfiguration, round: Int, overrides: [String: ParameterValue] = [:]) throws -> [TrialRecord] {
     try (0..<spec.repeats).map { r in
       let seed = spec.seed &+ UInt64(r)
-      let arguments = try TrainArguments.make(
+      let configuration = try TrialConfiguration.make(
         base: spec.base, overrides: overrides, parameters: c.parameters, searchOrder: spec.parameters.map(\.name),
         budget: c.budget, unit: spec.budgetUnit, seed: seed, blasThreads: blasThreads, gemm: gemm)
       defer { nextID += 1 }
-      return TrialRecord(id: nextID, round: round, key: c.key, repeatIndex: r, seed: seed, parameters: c.parameters, budget: c.budget, arguments: arguments)
+      configurations[nextID] = configuration
+      return TrialRecord(
+        id: nextID, round: round, key: c.key, repeatIndex: r, seed: seed, parameters: c.parameters, budget: c.budget,
+        arguments: configuration.arguments)
     }
   }
 
@@ -118,9 +126,11 @@ public final class SweepScheduler: WorkSource {
       final.key = 0
       // The final run's length is the final options', when they give one.
       if let overrides = spec.final, overrides.keys.contains(where: { ["epochs", "cycles", "max-steps"].contains($0) }) {
-        final.arguments = try TrainArguments.make(
+        let retrained = try TrialConfiguration.make(
           base: spec.base, overrides: overrides, parameters: configuration.parameters, searchOrder: spec.parameters.map(\.name),
           budget: nil, unit: spec.budgetUnit, seed: spec.seed, blasThreads: blasThreads, gemm: gemm)
+        configurations[final.id] = retrained
+        final.arguments = retrained.arguments
       }
       try store.insert(round: nil, trials: [final])
       finalState = .queued
@@ -134,7 +144,13 @@ public final class SweepScheduler: WorkSource {
     if queue.isEmpty { try advance() }
     guard let i = queue.firstIndex(where: { $0.round != TrialRecord.finalRound || group == 0 }) else { return nil }
     let t = queue.remove(at: i)
-    return TrialWork(id: t.id, arguments: t.arguments, isFinal: t.round == TrialRecord.finalRound)
+    let configuration: TrainingConfiguration
+    do {
+      configuration = try configurations.removeValue(forKey: t.id) ?? TrainingConfiguration(arguments: t.arguments)
+    } catch {
+      throw SweepStoreError(path: store.path, problem: "trial \(t.id)'s stored command cannot be read (\(error)); start a new sweep in another --out")
+    }
+    return TrialWork(id: t.id, configuration: configuration, isFinal: t.round == TrialRecord.finalRound)
   }
 
   public func started(_ work: TrialWork, group: Int, ranks: [Int]) throws {

@@ -169,3 +169,45 @@ extension Domain {
     return nil
   }
 }
+
+extension SweepSpec {
+  /// Checks the trials' configurations before any work starts, as `dptrain train` checks its
+  /// options: the base alone, with every searched parameter at the low and at the high end of
+  /// its range, with each listed value, and the final run's; so that a typo or an impossible
+  /// value is named at once (`file: search.eta = 2.0: --eta ...`), not in trial 37.
+  public func checkTrials(file: String) throws {
+    if let v = base["validation"], v.description == "0" {
+      throw SpecError(
+        file: file, field: "base.validation", problem: "a sweep ranks trials by validation metrics; expected a validation split > 0")
+    }
+    func attempt(_ parameters: ParameterSet, overrides: [String: ParameterValue] = [:], field: String) throws {
+      do {
+        _ = try TrialConfiguration.make(
+          base: base, overrides: overrides, parameters: parameters, searchOrder: self.parameters.map(\.name), budget: nil,
+          unit: budgetUnit, seed: seed)
+      } catch {
+        throw SpecError(file: file, field: field, problem: "\(error)")
+      }
+    }
+    try attempt([:], field: "base")
+    let ends = parameters.map { p -> [ParameterValue] in
+      switch p.domain {
+      case .logUniform(let lo, let hi), .uniform(let lo, let hi): [.number(lo), .number(hi)]
+      case .intUniform(let lo, let hi): [.integer(lo), .integer(hi)]
+      case .choice(let values), .grid(let values): values
+      }
+    }
+    let low = Dictionary(uniqueKeysWithValues: zip(parameters.map(\.name), ends.map { $0.first! }))
+    let high = Dictionary(uniqueKeysWithValues: zip(parameters.map(\.name), ends.map { $0.last! }))
+    try attempt(low, field: "search (every parameter at its low end)")
+    try attempt(high, field: "search (every parameter at its high end)")
+    for (p, values) in zip(parameters, ends) {
+      for v in values {
+        var parameters = low
+        parameters[p.name] = v
+        try attempt(parameters, field: "search.\(p.name) = \(v)")
+      }
+    }
+    if let final { try attempt(low, overrides: final, field: "final") }
+  }
+}

@@ -31,7 +31,7 @@ extension Trainer {
   public func checkpointState() throws -> State {
     let ranks = communicator.size
     var velocity = optimizer.velocity
-    if ranks > 1 && configuration.shardedUpdate {
+    if ranks > 1 && configuration.update == .sharded {
       try velocity.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
     }
     var states: [[T]] = []

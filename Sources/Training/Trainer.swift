@@ -73,6 +73,8 @@ public struct TrainingResult: Sendable {
 ///    `shardedUpdate = false` does exactly that instead, after one allreduce).
 public final class Trainer<T: Real> {
   public let configuration: TrainingConfiguration
+  /// The configuration's learning rate on this training split.
+  public let schedule: LearningRateSchedule
   public internal(set) var model: MLP<T>
   public internal(set) var optimizer: MomentumSGD<T>
   public let train: ImageSet
@@ -105,6 +107,7 @@ public final class Trainer<T: Real> {
     optimizer = MomentumSGD(layout: model.layout, momentum: configuration.momentum, lambda: configuration.lambda)
     stepsPerEpoch = EpochOrder.batchCount(count: train.count, batchSize: configuration.batchSize)
     totalSteps = configuration.totalSteps(trainingCount: train.count)
+    schedule = configuration.learningRate(stepsPerEpoch: stepsPerEpoch)
   }
 
   /// The sample order of every epoch: a pure function of the seed and the epoch.
@@ -145,7 +148,7 @@ public final class Trainer<T: Real> {
     // reduces from directly (shared memory on an MPI node).
     let reduced: UnsafeMutableBufferPointer<T> = try communicator.makeReductionBuffer(count: p + 3)
     let synchronized = ranks > 1 && configuration.bnSync == .global
-    let sharded = ranks > 1 && configuration.shardedUpdate
+    let sharded = ranks > 1 && configuration.update == .sharded
     let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
     var trainSeconds = 0.0, communicationSeconds = 0.0
     var samples = 0
@@ -206,7 +209,7 @@ public final class Trainer<T: Real> {
       let batchLoss = Double(lossSum) / Double(global.count)
       let stopping = stopVotes > 0
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
-      let eta = configuration.schedule.rate(step: step, epoch: e)
+      let eta = schedule.rate(step: step, epoch: e)
       optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSumAddends: sums, batchCount: global.count, eta: eta,
                      range: sharded ? communicator.segment(count: p, rank: rank) : nil)
       if sharded {
@@ -246,7 +249,13 @@ public final class Trainer<T: Real> {
         guard finite == 1 else { throw TrainingError.diverged(step: step, loss: .nan) }
       }
       let checkpointDue = step < totalSteps
-        && ((configuration.checkpointEvery.map { step % $0 == 0 } ?? false) || (configuration.checkpointEachEpoch == true && epochDone))
+        && {
+          switch configuration.checkpointEvery {
+          case .steps(let n): step % n == 0
+          case .epoch: epochDone
+          case .never: false
+          }
+        }()
       if (checkpointDue || (stopping && step < totalSteps)), let checkpoint { try checkpoint(self) }
       if stopping && step < totalSteps { throw TrainingError.interrupted(step: step) }
     }

@@ -18,96 +18,274 @@ public enum BatchNormSync: String, Codable, Sendable, CaseIterable {
   case local
 }
 
-/// Everything that determines a training run, resolved (defaults filled in) and written into
-/// every run directory as `config.json`, so that any number can be reproduced.
-public struct TrainingConfiguration: Codable, Sendable {
+/// How the ranks update the parameters after the gradient exchange (`--update`).
+public enum UpdateMode: String, Codable, Sendable, CaseIterable {
+  /// Each rank updates its segment of the parameters and the segments are gathered (less work
+  /// per rank than every rank updating everything; the same bits).
+  case sharded
+  /// Every rank updates everything after one allreduce.
+  case replicated
+}
+
+/// When a run writes its checkpoint (`--checkpoint-every STEPS|epoch|never`).
+public enum CheckpointInterval: Sendable, Equatable, CustomStringConvertible {
+  case steps(Int)
+  case epoch
+  case never
+
+  public var description: String {
+    switch self {
+    case .steps(let n): "\(n)"
+    case .epoch: "epoch"
+    case .never: "never"
+    }
+  }
+}
+
+/// The network a run trains: what the user chooses (`--hidden`, `--batch-norm`, `--loss`); the
+/// input size and the classes come from the data and are filled in when the run starts.
+public struct ArchitectureSettings: Codable, Sendable, Equatable {
+  public var inputSize: Int?
+  public var hidden: [Int] = [50]
+  public var classes: Int?
+  public var batchNorm = false
+  public var loss: LossFunction = .crossEntropy
+  /// The epsilon added to the batch variance.
+  public var batchNormEpsilon = Architecture.defaultBatchNormEpsilon
+
+  public init(hidden: [Int] = [50], batchNorm: Bool = false, loss: LossFunction = .crossEntropy) {
+    self.hidden = hidden
+    self.batchNorm = batchNorm
+    self.loss = loss
+  }
+
+  enum CodingKeys: String, CodingKey { case inputSize, hidden, classes, batchNorm, loss, batchNormEpsilon }
+
+  /// What a `config.json` leaves out takes the default.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize)
+    hidden = try c.decodeIfPresent([Int].self, forKey: .hidden) ?? hidden
+    classes = try c.decodeIfPresent(Int.self, forKey: .classes)
+    batchNorm = try c.decodeIfPresent(Bool.self, forKey: .batchNorm) ?? batchNorm
+    loss = try c.decodeIfPresent(LossFunction.self, forKey: .loss) ?? loss
+    batchNormEpsilon = try c.decodeIfPresent(Double.self, forKey: .batchNormEpsilon) ?? batchNormEpsilon
+  }
+
+  /// The network on data of `inputSize` features and `classes` classes.
+  public func architecture(inputSize: Int, classes: Int) -> Architecture {
+    Architecture(
+      inputSize: inputSize, hidden: hidden, classes: classes, batchNorm: batchNorm, loss: loss, batchNormEpsilon: batchNormEpsilon)
+  }
+
+  /// The resolved network, nil before the data is known.
+  public var resolved: Architecture? {
+    guard let inputSize, let classes else { return nil }
+    return architecture(inputSize: inputSize, classes: classes)
+  }
+}
+
+/// Everything that determines a training run: the one contract between the command line, the
+/// sweep specs, `--resume` and the Trainer. `dptrain train` builds it from its flags
+/// (`init(options:)`), a sweep trial by applying its parameters to the spec's base, `--resume`
+/// reads it from `config.json`; all of them pass `validate()`. When the run starts it is
+/// resolved (`resolved(for:)`): the data's shape, the schedule and the length filled in, and
+/// the ranks, threads and GEMM kernel recorded. The resolved configuration is `config.json`,
+/// and `arguments` renders the `dptrain train` options that reproduce it.
+public struct TrainingConfiguration: Sendable, Equatable {
   public var version: String = dptrainVersion
-  public var data: DataSource
-  public var validation: ValidationSplit
+  // Data
+  public var data: DataSource = .fashionMNIST
+  public var validation: ValidationSplit = .default
   public var trainLimit: Int?
-  public var hidden: [Int]
-  public var batchNorm: Bool
+  // Model
+  public var architecture = ArchitectureSettings()
   /// Running-average factor: `avg = alpha * avg + (1 - alpha) * batch`.
-  public var bnAlpha: Double
-  public var batchNormEpsilon: Double = Architecture.defaultBatchNormEpsilon
-  public var loss: LossFunction
-  public var initialization: Initialization
-  public var seed: UInt64
-  public var precision: Precision
-  public var batchSize: Int
-  public var momentum: Double
-  public var lambda: Double
-  public var schedule: LearningRateSchedule
-  /// Length of training: `epochs`, or `cycles` of a cyclical schedule (2 n_s K steps);
-  /// `maxSteps` caps either.
+  public var bnAlpha = 0.9
+  public var initialization: Initialization = .he
+  public var seed: UInt64 = 1
+  public var initModel: String?
+  // Optimization
+  public var precision: Precision = .float
+  public var batchSize = 100
+  public var momentum = 0.9
+  public var lambda = 5e-4
+  /// The learning rate; a cyclical schedule without `n_s` has it fitted to `autoCycles` cycles
+  /// over the run when the run starts.
+  public var schedule: Schedule = .cyclical(etaMin: 1e-4, etaMax: 0.1, stepSize: nil)
+  /// Length of training: `epochs`, or `cycles` of a cyclical schedule (2 n_s K steps), both
+  /// nil: `defaultEpochs`; `maxSteps` caps either.
   public var epochs: Int?
   public var cycles: Int?
   public var maxSteps: Int?
   /// Evaluate (and write a metrics row) every this many updates, besides every epoch's end.
   public var evalEvery: Int?
-  public var shuffle: Bool
-  public var initModel: String?
+  public var shuffle = true
+  // Distribution and output
   public var bnSync: BatchNormSync = .global
-  /// With several ranks, each updates its segment of the parameters and the segments are
-  /// gathered (less work per rank than every rank updating everything; the same bits).
-  public var shardedUpdate: Bool = true
+  public var update: UpdateMode = .sharded
   /// Compare a checksum of every replica's parameters with rank 0's every this many updates
   /// (nil: at every epoch's end); always at the end of training.
   public var checkEvery: Int?
-  /// Write a checkpoint every this many updates; nil with `checkpointEachEpoch` false: never.
-  public var checkpointEvery: Int?
-  /// Write a checkpoint at every epoch's end (the default of `train`).
-  public var checkpointEachEpoch: Bool?
-  /// Filled in when the run starts.
-  public var ranks: Int = 1
-  public var blasThreads: Int = 1
-  /// The backend that computed the products (`--gemm`, resolved and self-checked; nil in
-  /// configurations written before dptrain recorded it). `--resume` uses it again, since
-  /// another backend rounds differently.
-  public var gemm: GEMMBackend?
-  /// Its library, version and kernel, e.g. `oneDNN 2.6.3 (avx2 kernels)`.
+  public var checkpointEvery: CheckpointInterval = .epoch
+  // The machine
+  /// BLAS threads per rank (nil: the node's cores over its ranks; recorded when the run starts).
+  public var blasThreads: Int?
+  /// The backend asked for; a run records the one that computed its products (`--resume`
+  /// uses it again, since another backend rounds differently).
+  public var gemm: GEMMRequest = .auto
+  /// Filled in when the run starts: the ranks, and the library, version and kernel that
+  /// computed the products, e.g. `oneDNN 2.6.3 (avx2 kernels)`.
+  public var ranks: Int?
   public var gemmKernel: GEMMKernel?
-  public var architecture: Architecture?
 
-  public init(
-    data: DataSource, validation: ValidationSplit, trainLimit: Int?, hidden: [Int], batchNorm: Bool, bnAlpha: Double,
-    loss: LossFunction, initialization: Initialization, seed: UInt64, precision: Precision, batchSize: Int,
-    momentum: Double, lambda: Double, schedule: LearningRateSchedule, epochs: Int?, cycles: Int?, maxSteps: Int?,
-    evalEvery: Int?, shuffle: Bool, initModel: String?
-  ) {
-    self.data = data
-    self.validation = validation
-    self.trainLimit = trainLimit
-    self.hidden = hidden
-    self.batchNorm = batchNorm
-    self.bnAlpha = bnAlpha
-    self.loss = loss
-    self.initialization = initialization
-    self.seed = seed
-    self.precision = precision
-    self.batchSize = batchSize
-    self.momentum = momentum
-    self.lambda = lambda
-    self.schedule = schedule
-    self.epochs = epochs
-    self.cycles = cycles
-    self.maxSteps = maxSteps
-    self.evalEvery = evalEvery
-    self.shuffle = shuffle
-    self.initModel = initModel
+  public init() {}
+
+  // MARK: - Defaults (README, "Defaults": the best settings found on Fashion-MNIST)
+
+  public static let defaultEpochs = 20
+  /// Cycles of the default (auto) cyclical schedule over the requested epochs.
+  public static let autoCycles = 2
+
+  // MARK: - Resolution
+
+  /// The learning rate for a training split of `stepsPerEpoch` batches: a cyclical schedule
+  /// without `n_s` gets `n_s` fitted to `autoCycles` cycles over the run.
+  public func learningRate(stepsPerEpoch: Int) -> LearningRateSchedule {
+    switch schedule {
+    case .constant(let eta): return .constant(eta: eta)
+    case .decay(let eta, let factor): return .decay(eta: eta, factor: factor)
+    case .cyclical(let lo, let hi, let ns?): return .cyclical(etaMin: lo, etaMax: hi, stepSize: ns)
+    case .cyclical(let lo, let hi, nil):
+      let total = (epochs ?? Self.defaultEpochs) * stepsPerEpoch
+      return .cyclical(etaMin: lo, etaMax: hi, stepSize: max(1, total / (2 * Self.autoCycles)))
+    }
+  }
+
+  /// This configuration for `data`: the network's input size and classes, the schedule and
+  /// the length filled in. Throws when the data cannot serve it (a batch larger than the
+  /// training split).
+  public func resolved(for data: DatasetSplits) throws -> TrainingConfiguration {
+    guard batchSize <= data.train.count else {
+      throw ConfigurationError(option: "--batch-size", " \(batchSize) exceeds the \(data.train.count) training samples")
+    }
+    // A recorded network (a resumed run's) must fit the data it is given now.
+    let recorded = (architecture.inputSize ?? data.features, architecture.classes ?? data.classes)
+    guard recorded == (data.features, data.classes) else {
+      throw ConfigurationError(
+        option: "--data", ": \(data.sourceDescription) has \(data.features) features and \(data.classes) classes, but the run's network was "
+          + "made for \(recorded.0) features and \(recorded.1) classes")
+    }
+    var c = self
+    c.architecture.inputSize = data.features
+    c.architecture.classes = data.classes
+    if case .cyclical(let lo, let hi, nil) = schedule,
+      case .cyclical(_, _, let ns) = learningRate(stepsPerEpoch: EpochOrder.batchCount(count: data.train.count, batchSize: batchSize))
+    {
+      c.schedule = .cyclical(etaMin: lo, etaMax: hi, stepSize: ns)
+    }
+    if cycles == nil && epochs == nil { c.epochs = Self.defaultEpochs }
+    return c
   }
 
   /// Update steps of the whole run for a training split of `count` samples.
   public func totalSteps(trainingCount count: Int) -> Int {
     let perEpoch = EpochOrder.batchCount(count: count, batchSize: batchSize)
     var steps: Int
-    if let cycles, case .cyclical(_, _, let ns) = schedule {
+    if let cycles, case .cyclical(_, _, let ns) = learningRate(stepsPerEpoch: perEpoch) {
       steps = 2 * ns * cycles
     } else {
-      steps = (epochs ?? 1) * perEpoch
+      steps = (epochs ?? Self.defaultEpochs) * perEpoch
     }
     if let maxSteps { steps = min(steps, maxSteps) }
     return steps
+  }
+
+  // MARK: - Validation
+
+  /// Throws a `ConfigurationError` naming the option of the first value out of range, and what
+  /// is expected. The command line, sweep specs and `--resume` all call it.
+  public func validate() throws {
+    func check(_ condition: Bool, _ option: String, _ message: @autoclosure () -> String) throws {
+      if !condition { throw ConfigurationError(option: option, message()) }
+    }
+    if let trainLimit { try check(trainLimit > 0, "--train-limit", " must be a positive number of samples, got \(trainLimit)") }
+    if let w = architecture.hidden.first(where: { $0 <= 0 }) {
+      throw ConfigurationError(option: "--hidden", ": '\(w)' is not a positive width; expected e.g. 50 or 50,30,20, or \"\" for no hidden layer")
+    }
+    try check(bnAlpha >= 0 && bnAlpha < 1, "--bn-alpha", " must be in [0, 1), got \(bnAlpha)")
+    if case .gaussian(let sigma) = initialization {
+      try check(sigma > 0 && sigma.isFinite, "--init", ": 'gaussian:\(sigma)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA > 0")
+    }
+    try check(batchSize > 0, "--batch-size", " must be >= 1, got \(batchSize)")
+    switch schedule {
+    case .constant(let eta):
+      try check(eta > 0 && eta.isFinite, "--eta", " must be > 0, got \(eta)")
+    case .decay(let eta, let factor):
+      try check(eta > 0 && eta.isFinite, "--eta", " must be > 0, got \(eta)")
+      try check(factor > 0 && factor <= 1, "--decay", " must be in (0, 1], got \(factor)")
+    case .cyclical(let lo, let hi, let ns):
+      try check(lo > 0 && hi > lo && hi.isFinite, "--cyclical", ": need 0 < ETA_MIN < ETA_MAX, got \(lo) and \(hi)")
+      if let ns { try check(ns > 0, "--cyclical", ": N_S must be a positive number of steps, got '\(ns)'") }
+    }
+    if let cycles {
+      try check(cycles > 0, "--cycles", " must be >= 1, got \(cycles)")
+      switch schedule {
+      case .constant, .decay: throw ConfigurationError(option: "--cycles", " needs a cyclical schedule, not --eta")
+      default: break
+      }
+      try check(epochs == nil, "--epochs", " and --cycles are exclusive: give one length")
+      guard case .cyclical(_, _, _?) = schedule else {
+        throw ConfigurationError(option: "--cycles", " needs --cyclical ETA_MIN,ETA_MAX,N_S with an explicit N_S")
+      }
+    }
+    if let epochs { try check(epochs > 0, "--epochs", " must be >= 1, got \(epochs)") }
+    if let maxSteps { try check(maxSteps > 0, "--max-steps", " must be >= 1, got \(maxSteps)") }
+    if let evalEvery { try check(evalEvery > 0, "--eval-every", " must be >= 1, got \(evalEvery)") }
+    try check(momentum >= 0 && momentum < 1, "--momentum", " must be in [0, 1), got \(momentum)")
+    try check(lambda >= 0 && lambda.isFinite, "--lambda", " must be >= 0, got \(lambda)")
+    if let checkEvery { try check(checkEvery >= 1, "--check-every", ": '\(checkEvery)' should be a number of steps >= 1 or 'epoch'") }
+    if case .steps(let n) = checkpointEvery {
+      try check(n >= 1, "--checkpoint-every", ": '\(n)' should be a number of steps >= 1, 'epoch' or 'never'")
+    }
+    if let blasThreads { try check(blasThreads >= 1, "--blas-threads", " must be >= 1, got \(blasThreads)") }
+  }
+}
+
+extension TrainingConfiguration {
+  /// The learning-rate schedule as the user gives it (`--eta`, `--eta --decay`, `--cyclical`).
+  public enum Schedule: Sendable, Equatable, CustomStringConvertible {
+    /// `eta` at every step.
+    case constant(eta: Double)
+    /// `eta * factor^e` in epoch `e`.
+    case decay(eta: Double, factor: Double)
+    /// Triangular between `etaMin` and `etaMax` with half-cycle `stepSize`; nil: fitted to
+    /// `autoCycles` cycles over the run.
+    case cyclical(etaMin: Double, etaMax: Double, stepSize: Int?)
+
+    public var description: String {
+      switch self {
+      case .constant(let eta): "constant eta=\(eta)"
+      case .decay(let eta, let factor): "eta=\(eta) decay=\(factor)/epoch"
+      case .cyclical(let lo, let hi, let ns): "cyclical [\(lo), \(hi)] n_s=\(ns.map(String.init) ?? "auto")"
+      }
+    }
+  }
+}
+
+/// A configuration value out of range, or an option that cannot be read: names the option
+/// (`--momentum`) and what is expected. `description` is what the user sees.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
+  public var option: String
+  public var description: String
+  /// `message` starts with its own separator: `--momentum` + ` must be in [0, 1), got 7`,
+  /// `--hidden` + `: 'x' is not a positive width; ...`.
+  public init(option: String, _ message: String) {
+    self.init(option: option, text: option + message)
+  }
+  public init(option: String, text: String) {
+    self.option = option
+    description = text
   }
 }
 

@@ -117,7 +117,7 @@ struct Benchmark: ParsableCommand {
     } else {
       data = try dataOptions.load()
     }
-    let widths = try ModelOptions.parseHidden(hidden)
+    let widths = try usage { try TrainingConfiguration.parseHidden(hidden) }
     let architecture = Architecture(inputSize: data.features, hidden: widths, classes: data.classes, batchNorm: batchNorm)
     // Each rank multiplies its shard: the GEMM table uses the shard's rows (all ranks time it at
     // once, as they train: the figure is per rank with every core busy).
@@ -153,12 +153,16 @@ struct Benchmark: ParsableCommand {
     var best = Double.infinity
     var bestCommunication = 0.0
     for e in 0..<epochs {
-      let configuration = TrainingConfiguration(
-        data: data.source, validation: .last(0), trainLimit: nil, hidden: widths, batchNorm: batchNorm, bnAlpha: 0.9,
-        loss: .crossEntropy, initialization: .he, seed: UInt64(e + 1), precision: T.self == Float.self ? .float : .double,
-        batchSize: batchSize, momentum: 0.9, lambda: 1e-4, schedule: .constant(eta: 0.01), epochs: 1, cycles: nil,
-        maxSteps: nil, evalEvery: nil, shuffle: true, initModel: nil)
-      var withSync = configuration
+      var withSync = TrainingConfiguration()
+      withSync.data = data.source
+      withSync.validation = .last(0)
+      withSync.architecture = ArchitectureSettings(hidden: widths, batchNorm: batchNorm)
+      withSync.seed = UInt64(e + 1)
+      withSync.precision = T.self == Float.self ? .float : .double
+      withSync.batchSize = batchSize
+      withSync.lambda = 1e-4
+      withSync.schedule = .constant(eta: 0.01)
+      withSync.epochs = 1
       withSync.bnSync = BatchNormSync(rawValue: bnSync) ?? .global
       withSync.ranks = ranks
       let trainer = Trainer<T>(

@@ -60,8 +60,9 @@ struct GradCheck: ParsableCommand {
     _ = try GEMMOptions.select(Double.self, request: .auto, printing: true)
     let data = try dataOptions.load()
     let n = min(samples, data.train.count)
-    let architecture = try modelOptions.architecture(inputSize: data.features, classes: data.classes)
-    let model = MLP<Double>(architecture: architecture, initialization: try modelOptions.initialization(), seed: modelOptions.seed)
+    let configuration = try usage { try TrainingConfiguration(options: modelOptions.options) }
+    let architecture = configuration.architecture.architecture(inputSize: data.features, classes: data.classes)
+    let model = MLP<Double>(architecture: architecture, initialization: configuration.initialization, seed: configuration.seed)
     var x = [Double](repeating: 0, count: n * data.features)
     var labels = [Int32](repeating: 0, count: n)
     let normalization = data.normalization
@@ -72,7 +73,7 @@ struct GradCheck: ParsableCommand {
       }
     }
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: lambda)
-    let selection = check.selectedIndices(dims: dims, seed: modelOptions.seed)
+    let selection = check.selectedIndices(dims: dims, seed: configuration.seed)
     let differences = DifferenceMethod(rawValue: method)!
     let eps = try self.eps ?? check.automaticRelativeErrorFloor(method: differences, h: h, tolerance: tolerance)
     print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(String(format: "%.3g", eps))\(self.eps == nil ? " (automatic: rounding floor)" : ""), Double")

@@ -56,7 +56,7 @@ struct Sweep: ParsableCommand {
     guard top >= 1 else { throw ValidationError("-k must be >= 1, got \(top)") }
     try Console.validate(progress: "auto", logFormat: logFormat)
     let parsed = try loadSpec()
-    try SweepValidation.check(parsed, file: spec)
+    do { try parsed.checkTrials(file: spec) } catch { throw ValidationError("\(error)") }
     if Launch.isPrintingRank() {
       let exists = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName))
       if resume && !exists { throw ValidationError("--resume: \(out) holds no sweep (no \(SweepStore.fileName)); run without --resume to start one") }
@@ -71,7 +71,7 @@ struct Sweep: ParsableCommand {
   func run() throws {
     let parsed = try loadSpec()
     // Start reading the base configuration's data while MPI starts.
-    let prefetch = try? TrialRunner.prefetch(spec: parsed)
+    let prefetch = try? Self.prefetch(spec: parsed)
     let launch = try Launch.start()
     dptrain_install_stop_handlers()
     try launch.run(command: "dptrain sweep", together: { Self.isStop($0) ? ExitCodes.interrupted : nil }) {
@@ -86,7 +86,14 @@ struct Sweep: ParsableCommand {
     return false
   }
 
-  func sweep(_ parsed: SweepSpec, launch: Launch, prefetch: (key: String, data: Prefetch<DatasetSplits>)?) throws {
+  /// Starts reading the data of the spec's base configuration (what most trials use), test set aside.
+  static func prefetch(spec: SweepSpec) throws -> (key: String, load: () throws -> DatasetSplits) {
+    let base = try TrialConfiguration.make(base: spec.base, parameters: [:], searchOrder: [], budget: nil, unit: spec.budgetUnit, seed: spec.seed)
+    let data = Prefetch { try base.loadData(includeTest: false) }
+    return (TrialRunner.dataKey(base, includeTest: false), { try data.value() })
+  }
+
+  func sweep(_ parsed: SweepSpec, launch: Launch, prefetch: (key: String, load: () throws -> DatasetSplits)?) throws {
     let world = launch.communicator
     var dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
     dispatcher.shouldStop = { dptrain_stop_signal() != 0 }
@@ -95,6 +102,8 @@ struct Sweep: ParsableCommand {
     let group: any Communicator = ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
     let runner = TrialRunner(group: group, sweepDirectory: out, isolateFailures: ranksPerTrial == 1)
     runner.prefetched = prefetch
+    runner.stopRequested = { dptrain_stop_signal() != 0 }
+    runner.warn = { printError($0) }
     guard world.rank == 0 else {
       try dispatcher.work(TrialWork.self) { try runner.run($0, poll: nil) }
       return
@@ -157,214 +166,6 @@ struct Sweep: ParsableCommand {
     print(summary.table(top: top))
     if let final = summary.final { print(summary.finalDescription(final)) }
     if let report { print("report: \(report)") }
-  }
-}
-
-/// Runs trials on this rank's group: parses the trial's `train` options exactly as
-/// `dptrain train` does, trains, and reports. Data sets are loaded once per (data,
-/// validation, train limit) and kept; the test set only for the final run.
-final class TrialRunner {
-  let group: any Communicator
-  let sweepDirectory: String
-  /// One rank per trial: a failing trial is reported as failed and the sweep goes on. Groups of
-  /// several ranks: errors inside training end the job (a rank cannot leave its group's
-  /// collectives halfway), while errors before training (options, data) are the same on every
-  /// rank of the group and are reported.
-  let isolateFailures: Bool
-  var data: [String: DatasetSplits] = [:]
-  /// The base configuration's data, being read since start-up.
-  var prefetched: (key: String, data: Prefetch<DatasetSplits>)?
-
-  init(group: any Communicator, sweepDirectory: String, isolateFailures: Bool) {
-    self.group = group
-    self.sweepDirectory = sweepDirectory
-    self.isolateFailures = isolateFailures
-  }
-
-  func run(_ work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
-    var command: Train?
-    var splits: DatasetSplits?
-    var problem: String?
-    do {
-      command = try Train.parse(work.arguments)
-      splits = try load(command!.dataOptions, includeTest: work.isFinal)
-    } catch {
-      problem = Train.message(for: error)
-    }
-    if group.size > 1 {
-      // Every rank of the group must be able to start, or none does: a rank that could not
-      // read its data would otherwise leave the others waiting in the first collective.
-      if let problem, group.rank != 0 { printError("dptrain sweep: trial #\(work.id), rank \(group.rank) of its group: \(problem)") }
-      var failed = [problem == nil ? 0.0 : 1.0]
-      try group.allReduceSum(&failed)
-      if failed[0] > 0 && problem == nil { problem = "another rank of this trial's group could not start it (see that rank's error)" }
-    }
-    guard let command, let splits, problem == nil else {
-      return .failed(problem.map { group.size > 1 ? "rank \(group.rank) of the group: \($0)" : $0 } ?? "could not start")
-    }
-    do {
-      switch Precision(rawValue: command.precision)! {
-      case .float: return try trial(Float.self, command: command, data: splits, work: work, poll: poll)
-      case .double: return try trial(Double.self, command: command, data: splits, work: work, poll: poll)
-      }
-    } catch TrainingError.interrupted(let step) {
-      // Stopped by a signal, its checkpoint written: not a result; the sweep stops.
-      throw TrainingError.interrupted(step: step)
-    } catch let error as ValidationError {
-      return .failed(error.message)
-    } catch {
-      if isolateFailures { return .failed("\(error)") }
-      throw error
-    }
-  }
-
-  static func key(_ options: DataOptions, includeTest: Bool) -> String {
-    "\(options.data)|\(options.validation)|\(options.trainLimit.map(String.init) ?? "")|\(includeTest)"
-  }
-
-  /// Starts reading the data of the spec's base options (what most trials use), test set aside.
-  static func prefetch(spec: SweepSpec) throws -> (key: String, data: Prefetch<DatasetSplits>) {
-    let arguments = try TrainArguments.make(
-      base: spec.base, parameters: [:], searchOrder: [], budget: nil, unit: spec.budgetUnit, seed: spec.seed)
-    let options = try Train.parse(arguments).dataOptions
-    return (key(options, includeTest: false), Prefetch { try options.load(includeTest: false) })
-  }
-
-  func load(_ options: DataOptions, includeTest: Bool) throws -> DatasetSplits {
-    let key = Self.key(options, includeTest: includeTest)
-    if let splits = data[key] { return splits }
-    if let prefetched, prefetched.key == key, let splits = try? prefetched.data.value() {
-      data[key] = splits
-      return splits
-    }
-    let splits = try options.load(includeTest: includeTest)
-    data[key] = splits
-    return splits
-  }
-
-  func trial<T: Real>(_: T.Type, command: Train, data: DatasetSplits, work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
-    if let threads = command.blasThreads { BLAS.setThreads(threads) }
-    let kernel = try command.gemmOptions.select(T.self, printing: false)
-    var configuration = try command.resolvedConfiguration(data: data, communicator: group)
-    configuration.gemm = kernel.backend
-    configuration.gemmKernel = kernel
-    let (model, normalization) = try command.initialModel(T.self, configuration: configuration, data: data, isRoot: group.rank == 0)
-    let trainer = Trainer<T>(
-      configuration: configuration, model: model, train: data.train, validation: data.validation,
-      normalization: normalization, communicator: group)
-    // The trial's own checkpoints: an interrupted sweep's trial continues from its last one.
-    let checkpoints = (sweepDirectory as NSString).appendingPathComponent("checkpoints/trial-\(work.id)")
-    var exists = group.rank == 0 && FileManager.default.fileExists(atPath: Checkpoint.path(in: checkpoints)) ? 1.0 : 0.0
-    if group.size > 1 { exists = try group.broadcast(exists, root: 0) }
-    var resumedFrom: Int?
-    if exists == 1 {
-      let state = try Train.shareCheckpoint(group.rank == 0 ? try Checkpoint.read(from: checkpoints, as: T.self) : nil, group)
-      trainer.restore(state)
-      resumedFrom = state.step
-    }
-    trainer.stopRequested = { dptrain_stop_signal() != 0 }
-    let observer = PollingObserver(poll: poll)
-    let result: TrainingResult
-    do {
-      result = try trainer.run(observer: observer) { trainer in
-        let state = try trainer.checkpointState()
-        guard trainer.communicator.rank == 0 else { return }
-        do {
-          try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
-          try Checkpoint.write(state, to: checkpoints)
-        } catch {
-          printError("warning: trial #\(work.id): \(error)")
-        }
-      }
-    } catch TrainingError.diverged(let step, _) {
-      if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
-      return TrialReport(
-        status: .diverged, metrics: trainer.metrics.map(EpochMetrics.init), divergedAtStep: step, steps: trainer.step,
-        trainSeconds: 0, samplesPerSecond: 0, gemm: kernel.description)
-    }
-    if let error = observer.pollError { throw error }
-    if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
-    var report = TrialReport(
-      status: .finished, metrics: result.metrics.map(EpochMetrics.init), steps: result.steps, trainSeconds: result.trainSeconds,
-      samplesPerSecond: result.samplesPerSecond, gemm: kernel.description)
-    report.resumedFromStep = resumedFrom
-    if work.isFinal && group.rank == 0 {
-      let test = try trainer.evaluate(data.test)
-      report.testAccuracy = test.accuracy
-      report.testLoss = test.loss
-      let directory = try RunDirectory(path: (sweepDirectory as NSString).appendingPathComponent("final"), configuration: configuration)
-      for row in result.metrics { try directory.append(row) }
-      try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
-      try directory.writeSummary(RunSummary(
-        status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
-        ranks: group.size, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
-        communicationSeconds: group.size > 1 ? result.communicationSeconds : nil, gemm: kernel))
-    }
-    return report
-  }
-}
-
-/// Lets rank 0 serve the other groups between its own training steps.
-final class PollingObserver: TrainingObserver {
-  let poll: (() throws -> Void)?
-  var pollError: (any Error)?
-  init(poll: (() throws -> Void)?) { self.poll = poll }
-  func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {
-    guard let poll, pollError == nil else { return }
-    do { try poll() } catch { pollError = error }
-  }
-  func trainingDidEvaluate(_ row: MetricsRow) {}
-}
-
-extension EpochMetrics {
-  init(_ row: MetricsRow) {
-    self.init(
-      step: row.step, epoch: row.epoch, eta: row.eta, trainCost: row.train.cost, trainLoss: row.train.loss, trainAccuracy: row.train.accuracy,
-      valCost: row.validation?.cost, valLoss: row.validation?.loss, valAccuracy: row.validation?.accuracy)
-  }
-}
-
-/// Checks a spec against `dptrain train`'s own validation before any work starts: the base
-/// options alone, and with the searched parameters at the ends of their ranges (and every
-/// choice), so that a typo or an impossible value is named at once, not in trial 37.
-enum SweepValidation {
-  static func check(_ spec: SweepSpec, file: String) throws {
-    if let v = spec.base["validation"], v.description == "0" {
-      throw ValidationError("\(file): base.validation: a sweep ranks trials by validation metrics; expected a validation split > 0")
-    }
-    func attempt(_ parameters: ParameterSet, overrides: [String: ParameterValue] = [:], field: String) throws {
-      let arguments: [String]
-      do {
-        arguments = try TrainArguments.make(
-          base: spec.base, overrides: overrides, parameters: parameters, searchOrder: spec.parameters.map(\.name),
-          budget: nil, unit: spec.budgetUnit, seed: spec.seed)
-      } catch {
-        throw ValidationError("\(file): \(field): \(error)")
-      }
-      do { _ = try Train.parse(arguments) } catch {
-        throw ValidationError("\(file): \(field): \(Train.message(for: error)) (trial options: \(arguments.joined(separator: " ")))")
-      }
-    }
-    try attempt([:], field: "base")
-    let ends = spec.parameters.map { p -> [ParameterValue] in
-      switch p.domain {
-      case .logUniform(let lo, let hi), .uniform(let lo, let hi): [.number(lo), .number(hi)]
-      case .intUniform(let lo, let hi): [.integer(lo), .integer(hi)]
-      case .choice(let values), .grid(let values): values
-      }
-    }
-    let low = Dictionary(uniqueKeysWithValues: zip(spec.parameters.map(\.name), ends.map { $0.first! }))
-    let high = Dictionary(uniqueKeysWithValues: zip(spec.parameters.map(\.name), ends.map { $0.last! }))
-    try attempt(low, field: "search (every parameter at its low end)")
-    try attempt(high, field: "search (every parameter at its high end)")
-    for (p, values) in zip(spec.parameters, ends) {
-      for v in values {
-        var parameters = low
-        parameters[p.name] = v
-        try attempt(parameters, field: "search.\(p.name) = \(v)")
-      }
-    }
-    if let final = spec.final { try attempt(low, overrides: final, field: "final") }
   }
 }
 

@@ -58,13 +58,19 @@ struct RunReportTests {
     let all = try syntheticImages(count: 300, height: 6, width: 6, seed: 3, noise: 180, signal: 70)
     let train = all.prefix(240), validation = all.suffix(60)
     let normalization = FeatureNormalization(computingOver: train)
-    var configuration = TrainingConfiguration(
-      data: .idx(directory: "synthetic"), validation: .last(60), trainLimit: nil, hidden: hidden, batchNorm: !hidden.isEmpty,
-      bnAlpha: 0.9, loss: .crossEntropy, initialization: .he, seed: 5, precision: .float, batchSize: 20, momentum: 0.9,
-      lambda: 1e-3, schedule: .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 12), epochs: 3, cycles: nil, maxSteps: nil,
-      evalEvery: 4, shuffle: true, initModel: nil)
-    let architecture = Architecture(inputSize: all.features, hidden: hidden, classes: 3, batchNorm: !hidden.isEmpty)
-    configuration.architecture = architecture
+    var configuration = TrainingConfiguration()
+    configuration.data = .idx(directory: "synthetic")
+    configuration.validation = .last(60)
+    configuration.seed = 5
+    configuration.batchSize = 20
+    configuration.lambda = 1e-3
+    configuration.schedule = .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 12)
+    configuration.epochs = 3
+    configuration.evalEvery = 4
+    configuration.architecture = ArchitectureSettings(hidden: hidden, batchNorm: !hidden.isEmpty)
+    configuration.architecture.inputSize = all.features
+    configuration.architecture.classes = 3
+    let architecture = configuration.architecture.resolved!
     let dir = NSTemporaryDirectory() + "dptrain-report-\(UUID().uuidString)"
     let directory = try RunDirectory(path: dir, configuration: configuration)
     let trainer = Trainer<Float>(

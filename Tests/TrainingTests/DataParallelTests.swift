@@ -21,11 +21,16 @@ struct DataParallelTests {
   }()
 
   static func configuration(batchNorm: Bool, batchSize: Int, precision: Precision, bnSync: BatchNormSync = .global) -> TrainingConfiguration {
-    var c = TrainingConfiguration(
-      data: .idx(directory: "synthetic"), validation: .last(0), trainLimit: nil, hidden: [16, 12], batchNorm: batchNorm,
-      bnAlpha: 0.9, loss: .crossEntropy, initialization: .he, seed: 5, precision: precision, batchSize: batchSize,
-      momentum: 0.9, lambda: 1e-3, schedule: .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 10), epochs: 2, cycles: nil,
-      maxSteps: nil, evalEvery: nil, shuffle: true, initModel: nil)
+    var c = TrainingConfiguration()
+    c.data = .idx(directory: "synthetic")
+    c.validation = .last(0)
+    c.architecture = ArchitectureSettings(hidden: [16, 12], batchNorm: batchNorm)
+    c.seed = 5
+    c.precision = precision
+    c.batchSize = batchSize
+    c.lambda = 1e-3
+    c.schedule = .cyclical(etaMin: 1e-3, etaMax: 5e-2, stepSize: 10)
+    c.epochs = 2
     c.bnSync = bnSync
     return c
   }
@@ -34,7 +39,7 @@ struct DataParallelTests {
   /// `sharesMemory: false` makes the ranks reduce-scatter their gradients instead of reading
   /// each other's in place.
   static func train<T: Real>(_: T.Type, ranks: Int, configuration: TrainingConfiguration, sharesMemory: Bool = true) throws -> [(parameters: [T], state: [T], checks: Int)] {
-    let architecture = Architecture(inputSize: 24, hidden: configuration.hidden, classes: 3, batchNorm: configuration.batchNorm)
+    let architecture = Architecture(inputSize: 24, hidden: configuration.architecture.hidden, classes: 3, batchNorm: configuration.architecture.batchNorm)
     return try InProcessGroup.run(size: ranks) { group in
       group.sharesMemory = sharesMemory
       // Non-zero ranks start from a different (zero) model: the broadcast must fix that.
@@ -161,11 +166,11 @@ struct CheckpointResumeTests {
   static func train(ranks: Int, bnSync: BatchNormSync, resumeAt: Int?, resumeRanks: Int? = nil) throws -> [Float] {
     let configuration = {
       var c = DataParallelTests.configuration(batchNorm: true, batchSize: 50, precision: .float, bnSync: bnSync)
-      c.checkpointEachEpoch = true
+      c.checkpointEvery = .epoch
       return c
     }()
     let data = DataParallelTests.data
-    let architecture = Architecture(inputSize: 24, hidden: configuration.hidden, classes: 3, batchNorm: true)
+    let architecture = Architecture(inputSize: 24, hidden: configuration.architecture.hidden, classes: 3, batchNorm: true)
     let dir = NSTemporaryDirectory() + "dptrain-ckpt-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
