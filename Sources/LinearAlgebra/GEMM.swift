@@ -40,6 +40,17 @@ public enum GEMMBackend: String, Codable, Sendable, CaseIterable, CustomStringCo
 /// otherwise and for double.
 public enum GEMMRequest: String, Codable, Sendable, CaseIterable {
   case auto, onednn, openblas
+
+  /// Exactly this backend.
+  public init(_ backend: GEMMBackend) {
+    switch backend {
+    case .onednn: self = .onednn
+    case .openblas: self = .openblas
+    }
+  }
+
+  /// The backend asked for, nil for auto.
+  public var backend: GEMMBackend? { GEMMBackend(rawValue: rawValue) }
 }
 
 /// The library, version and kernel that ran a precision's products: what every figure names.

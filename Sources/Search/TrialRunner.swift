@@ -98,7 +98,7 @@ public final class TrialRunner {
       return .failed(error.description)
     }
     configuration.ranks = group.size
-    configuration.gemm = GEMMRequest(rawValue: kernel.backend.rawValue) ?? configuration.gemm
+    configuration.gemm = GEMMRequest(kernel.backend)
     configuration.blasThreads = BLAS.threads
     configuration.gemmKernel = kernel
     // The trial's own checkpoints: an interrupted sweep's trial continues from its last one.

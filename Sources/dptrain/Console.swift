@@ -20,21 +20,17 @@ struct Console {
   let quiet: Bool
 
   /// `--progress auto` is live on a terminal outside mpirun, plain otherwise.
-  init(progress: String, logFormat: String, quiet: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) {
+  init(progress: ProgressMode, logFormat: LogFormat, quiet: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) {
     self.quiet = quiet
-    if logFormat == "json" {
+    if logFormat == .json {
       mode = .json
-    } else if progress == "live" || (progress == "auto" && isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: environment)) {
+    } else if progress == .live || (progress == .auto && isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: environment)) {
       mode = .live
     } else {
       mode = .plain
     }
   }
 
-  static func validate(progress: String, logFormat: String) throws {
-    guard ["auto", "live", "plain"].contains(progress) else { throw ValidationError("--progress: '\(progress)' should be auto, live or plain") }
-    guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format: '\(logFormat)' should be text or json") }
-  }
 
   /// A header or information line (text modes, not quiet).
   func info(_ line: String) {
@@ -68,6 +64,12 @@ struct Console {
     return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
   }
 }
+
+/// `--progress`: live (one line rewritten in place), plain (a line at most every 10 s), or auto.
+enum ProgressMode: String, CaseIterable, ExpressibleByArgument { case auto, live, plain }
+
+/// `--log-format`: text, or json (one JSON object per line).
+enum LogFormat: String, CaseIterable, ExpressibleByArgument { case text, json }
 
 /// Rank 0's progress: metrics rows into the run directory, and the console in its mode.
 final class ConsoleProgress: TrainingObserver {

@@ -23,7 +23,8 @@ struct GEMMOptions: ParsableArguments {
     }
   }
 
-  var request: GEMMRequest { GEMMRequest(rawValue: gemm)! }
+  /// The backend asked for (`validate()` refuses any other spelling).
+  var request: GEMMRequest { GEMMRequest(rawValue: gemm) ?? .auto }
 
   /// Chooses and self-checks `T`'s backend for `request` (call after the threads are set);
   /// the printing rank shows what went wrong, if anything.

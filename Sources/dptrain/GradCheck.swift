@@ -28,8 +28,8 @@ struct GradCheck: ParsableCommand {
   @Option(help: "Check the first layer's weights on a seeded subset of D input dimensions (all of them when D >= the input size).")
   var dims = 20
 
-  @Option(help: ArgumentHelp("Finite differences: centered or forward.", valueName: "METHOD"))
-  var method = "centered"
+  @Option(help: "Finite differences: centered or forward.")
+  var method = DifferenceMethod.centered
 
   @Option(help: "Finite-difference step h.")
   var h = 1e-5
@@ -48,7 +48,6 @@ struct GradCheck: ParsableCommand {
   func validate() throws {
     guard samples >= 1 else { throw ValidationError("--samples must be >= 1, got \(samples)") }
     guard dims >= 1 else { throw ValidationError("--dims must be >= 1, got \(dims)") }
-    guard DifferenceMethod(rawValue: method) != nil else { throw ValidationError("--method: '\(method)' should be centered or forward") }
     guard h > 0 && h < 1 else { throw ValidationError("--h must be in (0, 1), got \(h)") }
     guard tolerance > 0 else { throw ValidationError("--tolerance must be > 0, got \(tolerance)") }
     if let eps, !(eps > 0 && eps < 1) { throw ValidationError("--eps must be in (0, 1), got \(eps)") }
@@ -74,7 +73,7 @@ struct GradCheck: ParsableCommand {
     }
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: lambda)
     let selection = check.selectedIndices(dims: dims, seed: configuration.seed)
-    let differences = DifferenceMethod(rawValue: method)!
+    let differences = method
     let eps = try self.eps ?? check.automaticRelativeErrorFloor(method: differences, h: h, tolerance: tolerance)
     print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(String(format: "%.3g", eps))\(self.eps == nil ? " (automatic: rounding floor)" : ""), Double")
     let entries = try check.run(method: differences, h: h, selection: selection, eps: eps)
@@ -87,7 +86,7 @@ struct GradCheck: ParsableCommand {
     if let out {
       let record = GradientCheckRecord(
         network: architecture.shapeDescription + (architecture.batchNorm ? " BatchNorm" : "") + ", " + architecture.loss.rawValue,
-        lambda: lambda, samples: n, method: method, h: h, eps: eps, tolerance: tolerance, entries: entries, passed: worst.maxRelative <= tolerance)
+        lambda: lambda, samples: n, method: method.rawValue, h: h, eps: eps, tolerance: tolerance, entries: entries, passed: worst.maxRelative <= tolerance)
       do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
         throw CommandError("--out \(out): cannot create the directory (\(error.localizedDescription))")
       }
@@ -101,3 +100,5 @@ struct GradCheck: ParsableCommand {
     print("gradient check passed: every max relative error <= \(tolerance) (worst \(worst.name) \(String(format: "%.3e", worst.maxRelative)))")
   }
 }
+
+extension DifferenceMethod: ExpressibleByArgument {}

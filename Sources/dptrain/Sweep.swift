@@ -47,14 +47,13 @@ struct Sweep: ParsableCommand {
   @Flag(help: "Do not write SWEEPDIR/report.html at the end.")
   var noReport = false
 
-  @Option(help: ArgumentHelp("text, or json: one JSON object per line (start, round, trial, finished).", valueName: "text|json"))
-  var logFormat = "text"
+  @Option(help: "text, or json: one JSON object per line (start, round, trial, finished).")
+  var logFormat = LogFormat.text
 
   func validate() throws {
     guard ranksPerTrial >= 1 else { throw ValidationError("--ranks-per-trial must be >= 1, got \(ranksPerTrial)") }
     if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
     guard top >= 1 else { throw ValidationError("-k must be >= 1, got \(top)") }
-    try Console.validate(progress: "auto", logFormat: logFormat)
     let parsed = try loadSpec()
     do { try parsed.checkTrials(file: spec) } catch { throw ValidationError("\(error)") }
     if Launch.isPrintingRank() {
@@ -109,7 +108,7 @@ struct Sweep: ParsableCommand {
       return
     }
 
-    let output = Console(progress: "plain", logFormat: logFormat, quiet: quiet)
+    let output = Console(progress: .plain, logFormat: logFormat, quiet: quiet)
     let store = try SweepStore(directory: out, create: !resume)
     if resume {
       guard let header = try store.header() else { throw CommandError("\(store.path): the sweep has no header row; start a new sweep") }

@@ -49,11 +49,11 @@ struct Train: ParsableCommand {
   @Flag(help: "Print only the final summary.")
   var quiet = false
 
-  @Option(help: ArgumentHelp("Progress on the console: live (one line rewritten in place), plain (a line at most every 10 s, for logs), or auto (live on a terminal, plain otherwise and under mpirun).", valueName: "auto|live|plain"))
-  var progress = "auto"
+  @Option(help: "Progress on the console: live (one line rewritten in place), plain (a line at most every 10 s, for logs), or auto (live on a terminal, plain otherwise and under mpirun).")
+  var progress = ProgressMode.auto
 
-  @Option(help: ArgumentHelp("text, or json: one JSON object per line (start, progress, evaluation, finished/diverged).", valueName: "text|json"))
-  var logFormat = "text"
+  @Option(help: "text, or json: one JSON object per line (start, progress, evaluation, finished/diverged).")
+  var logFormat = LogFormat.text
 
   @Flag(help: "Do not write DIR/report.html (and gradients.json) at the end.")
   var noReport = false
@@ -76,7 +76,6 @@ struct Train: ParsableCommand {
   }
 
   func validate() throws {
-    try Console.validate(progress: progress, logFormat: logFormat)
     _ = try usage { try TrainingConfiguration(options: options) }
     if let resume, Launch.isPrintingRank() {
       for file in ["config.json", Checkpoint.fileName] where !FileManager.default.fileExists(atPath: (resume as NSString).appendingPathComponent(file)) {
@@ -133,7 +132,7 @@ struct Train: ParsableCommand {
     var configuration = given
     configuration.ranks = communicator.size
     configuration.blasThreads = BLAS.threads
-    configuration.gemm = GEMMRequest(rawValue: kernel.backend.rawValue)!
+    configuration.gemm = GEMMRequest(kernel.backend)
     configuration.gemmKernel = kernel
     let outPath = resume ?? out ?? "runs/" + {
       let f = DateFormatter()
@@ -225,7 +224,7 @@ extension Train {
   /// rounds differently; a run whose config.json predates the record was computed by OpenBLAS),
   /// or auto, saying why, when this build lacks it.
   func resumeRequest(_ configuration: TrainingConfiguration, printing: Bool) -> GEMMRequest {
-    guard let backend = GEMMBackend(rawValue: configuration.gemm.rawValue) else { return .auto }
+    guard let backend = configuration.gemm.backend else { return .auto }
     guard backend.isBuiltIn else {
       if printing {
         printError("warning: --resume: the run's products were computed by \(configuration.gemmKernel?.description ?? backend.description), which this dptrain is built without; it continues with \(GEMM.kernel(of: .openblas)), so its last bits will differ from an uninterrupted run's")
