@@ -1,9 +1,11 @@
 import LinearAlgebra
 
-/// The collectives dptrain needs, after Horovod's controller and MPI: every rank calls the same
-/// collectives in the same order with buffers of the same length. Implementations: a single
+/// The collectives training needs, after Horovod's controller and MPI: every rank calls the
+/// same collectives in the same order with buffers of the same length. Implementations: a single
 /// process (`SingleProcessCommunicator`), threads of one process (`InProcessGroup`, for tests),
-/// and Open MPI (`MPICommunicator` in DistributedMPI).
+/// and Open MPI (`MPICommunicator` in DistributedMPI). Two capabilities come apart from it:
+/// point-to-point messages (`MessagePassing`, the sweep's coordination) and reduction in shared
+/// memory (`SharedMemoryReduction`, the trainer's fast path where ranks share a node).
 ///
 /// Determinism contract: `allReduceSum` leaves the SAME bits on every rank, and for a given
 /// size and buffer the same bits on every run; that keeps replicas bitwise identical.
@@ -24,26 +26,16 @@ public protocol Communicator: AnyObject {
   func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws
   /// All-gather: afterwards every rank's `buffer` holds, in each rank r's segment, rank r's values.
   func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws
-  /// A zero-filled buffer of `count` elements for reductions, placed where this communicator
-  /// reduces fastest (on an MPI node: shared memory, so that `reduceScatterSum` reads the other
-  /// ranks' segments in place instead of copying them). Collective: every rank calls it with
-  /// the same count. Valid until the next call on this communicator.
-  func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T>
-  /// Every rank's copy of `buffer` (which came from this communicator's `makeReductionBuffer`),
-  /// in rank order, after a synchronisation: what each rank wrote before the call can be read in
-  /// place until this rank's next collective call (a fused reduction reads the others' gradient
-  /// sums without copying them). nil, without communicating and alike on every rank, where the
-  /// ranks do not share memory.
-  func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]?
   /// Returns when every rank has called it.
   func barrier() throws
   /// Sub-communicators: ranks passing the same `color` form one, ordered by `key` then rank.
   func split(color: Int, key: Int) throws -> any Communicator
   /// Ends the whole job now (every rank), after printing `message` on standard error.
   func abort(code: Int32, message: String) -> Never
+}
 
-  // Point-to-point messages (the sweep's coordination, not the training loop).
-
+/// Point-to-point messages between ranks (the sweep's coordination, not the training loop).
+public protocol MessagePassing: Communicator {
   /// Sends `bytes` to `destination` (not this rank) under `tag` (>= 0). Returns once the
   /// message is on its way or delivered; messages from one rank to another under one tag
   /// arrive in the order sent.
@@ -52,6 +44,23 @@ public protocol Communicator: AnyObject {
   /// at once when none has arrived. Never blocks, so that a waiting rank can sleep between
   /// polls instead of spinning on a core another rank needs.
   func receiveIfReady(tag: Int) throws -> (source: Int, bytes: [UInt8])?
+}
+
+/// A communicator whose ranks can reduce from memory they share (the ranks of one MPI node,
+/// threads of one process): the trainer writes its gradient sums where every rank reads them
+/// in place.
+public protocol SharedMemoryReduction: Communicator {
+  /// A zero-filled buffer of `count` elements for reductions, placed where this communicator
+  /// reduces fastest (on an MPI node: shared memory, so that the other ranks' segments are read
+  /// in place instead of copied). Collective: every rank calls it with the same count. Valid
+  /// until the next call on this communicator.
+  func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T>
+  /// Every rank's copy of `buffer` (which came from `makeReductionBuffer`), in rank order, after
+  /// a synchronisation: what each rank wrote before the call can be read in place until this
+  /// rank's next collective call (a fused reduction reads the others' gradient sums without
+  /// copying them). nil, without communicating and alike on every rank, where the ranks do not
+  /// share this memory (several nodes, another algorithm chosen).
+  func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]?
 }
 
 extension Communicator {
@@ -69,9 +78,6 @@ extension Communicator {
     let upper = min(count, 16 * ((r + 1) * base + min(r + 1, extra)))
     return lower..<upper
   }
-
-  /// No shared memory unless an implementation provides it.
-  public func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]? { nil }
 
   /// The value of `root` on every rank.
   public func broadcast<T: Real>(_ value: T, root: Int) throws -> T {
@@ -91,7 +97,7 @@ extension Communicator {
   }
 }
 
-/// Private memory for `makeReductionBuffer`, reused while big enough.
+/// Private memory for reduction buffers, reused while big enough.
 public final class ReductionStorage {
   private var pointer: UnsafeMutableRawPointer?
   private var bytes = 0
@@ -110,10 +116,8 @@ public final class ReductionStorage {
 }
 
 /// The communicator of a plain process: size 1, every collective is the identity.
-public final class SingleProcessCommunicator: Communicator {
-  private let storage = ReductionStorage()
+public final class SingleProcessCommunicator: MessagePassing {
   public init() {}
-  public func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T> { storage.buffer(count: count) }
   public var rank: Int { 0 }
   public var size: Int { 1 }
   public func allReduceSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {}

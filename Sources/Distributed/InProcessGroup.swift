@@ -6,7 +6,7 @@ import LinearAlgebra
 /// `InProcessGroup` handle from `InProcessGroup.make(size:)` and calls the collectives from its
 /// own thread. Sums are taken in rank order by the last rank to arrive and copied to all, so
 /// every rank gets the same bits.
-public final class InProcessGroup: Communicator, @unchecked Sendable {
+public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unchecked Sendable {
   public let rank: Int
   public let size: Int
   /// Whether `reductionPeers` hands out the ranks' buffers (threads share all memory); false

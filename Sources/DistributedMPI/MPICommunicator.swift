@@ -17,7 +17,7 @@
   /// nodes, the node sums are combined by `MPI_Allreduce` among node leaders and every rank
   /// copies its leader's result); on the MPI path Open MPI's algorithms (chosen from the size
   /// and count only) reduce each element once and distribute the result.
-  public final class MPICommunicator: Communicator, @unchecked Sendable {
+  public final class MPICommunicator: MessagePassing, SharedMemoryReduction, @unchecked Sendable {
     public let rank: Int
     public let size: Int
     /// This rank on its node (an `MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)` communicator).

@@ -29,7 +29,7 @@ public protocol WorkSource: AnyObject {
 /// Messages: rank 0 -> every member of a group: `assign` (the item, or stop); a group's leader
 /// -> rank 0: `result` (the report). Each is JSON.
 public struct TrialDispatcher {
-  public let world: any Communicator
+  public let world: any MessagePassing
   public let groupSize: Int
   /// Polled while waiting: true (a signal) makes `coordinate` and `work` stop waiting and throw
   /// `DispatchStopped` (a running trial stops itself through its trainer).
@@ -39,7 +39,7 @@ public struct TrialDispatcher {
 
   /// `groupSize` must divide the world's size (every group computes with the same rank count,
   /// so every trial's result is that of `groupSize` ranks, whichever group ran it).
-  public init(world: any Communicator, groupSize: Int) throws {
+  public init(world: any MessagePassing, groupSize: Int) throws {
     guard groupSize >= 1, world.size % groupSize == 0 else {
       throw DispatchError("--ranks-per-trial \(groupSize) must divide the number of ranks (\(world.size)): every trial then runs on the same number of ranks")
     }

@@ -80,6 +80,8 @@ public final class Trainer<T: Real> {
   public let train: ImageSet
   public let validation: ImageSet?
   public let communicator: any Communicator
+  /// The reduction buffer's memory where the communicator has no shared memory.
+  let reductionStorage = ReductionStorage()
   /// Normalization in the training precision (rank 0's, after `broadcastInitialState`).
   public private(set) var mean: [T], invStd: [T]
   public internal(set) var metrics: [MetricsRow] = []
@@ -146,7 +148,8 @@ public final class Trainer<T: Real> {
     let p = model.layout.count
     // Gradient sums, then the batch's loss sum and correct count, in memory the communicator
     // reduces from directly (shared memory on an MPI node).
-    let reduced: UnsafeMutableBufferPointer<T> = try communicator.makeReductionBuffer(count: p + 3)
+    let shared = communicator as? any SharedMemoryReduction
+    let reduced: UnsafeMutableBufferPointer<T> = try shared?.makeReductionBuffer(count: p + 3) ?? reductionStorage.buffer(count: p + 3)
     let synchronized = ranks > 1 && configuration.bnSync == .global
     let sharded = ranks > 1 && configuration.update == .sharded
     let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
@@ -192,7 +195,7 @@ public final class Trainer<T: Real> {
       var sums = [UnsafePointer(reduced.baseAddress!)]
       if ranks > 1 {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        if sharded, let peers = try communicator.reductionPeers(reduced) {
+        if sharded, let peers = try shared?.reductionPeers(reduced) {
           sums = peers
         } else if sharded {
           // This rank's segment of the summed gradients; the loss and count in full.

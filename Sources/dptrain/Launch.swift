@@ -8,7 +8,7 @@ import LinearAlgebra
 /// (a plain process never initializes MPI: MPI_Init would fork a helper daemon and leave PMIx
 /// variables behind).
 struct Launch {
-  let communicator: any Communicator
+  let communicator: any MessagePassing
   /// Processes of this job on this node (for BLAS threads per rank).
   let localSize: Int
   let finalize: () -> Void

@@ -111,10 +111,11 @@ final class Contract {
       covered = segments.reduce(0) { $0 + $1.count }
       try expect("\(label) segments of n=\(n) tile 0..<n in rank order", covered == n && zip(segments, segments.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
         && segments.allSatisfy { $0.lowerBound % 16 == 0 || $0.lowerBound == n })
-      for shared in [false, true] {
+      let reduction = c as? any SharedMemoryReduction
+      for shared in reduction == nil ? [false] : [false, true] {
         var plain = [T](repeating: 0, count: n)
         let buffer: UnsafeMutableBufferPointer<T> = shared
-          ? try c.makeReductionBuffer(count: n)
+          ? try reduction!.makeReductionBuffer(count: n)
           : plain.withUnsafeMutableBufferPointer { $0 }
         for i in 0..<n { buffer[i] = T(r + 1) * T(1 + i % 1024) }
         try peers(T.self, buffer, on: c, label: label, shared: shared)
@@ -144,7 +145,7 @@ final class Contract {
       expected = shared && m.nodeCount == 1 && m.size > 1 && m.resolvedAlgorithm(bytes: buffer.count * MemoryLayout<T>.stride) == .sharedMemory
     }
     #endif
-    let peers = try c.reductionPeers(buffer)
+    let peers = try (c as? any SharedMemoryReduction)?.reductionPeers(buffer)
     let n = buffer.count
     if let peers {
       var bad = -1
