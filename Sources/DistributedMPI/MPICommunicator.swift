@@ -21,13 +21,13 @@
     public let rank: Int
     public let size: Int
     /// This rank on its node (an `MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)` communicator).
-    public let localRank: Int
+    public var localRank: Int { topology.localRank }
     /// Ranks of this communicator on this node.
-    public let localSize: Int
+    public var localSize: Int { topology.localSize }
     /// Nodes this communicator spans.
-    public let nodeCount: Int
+    public var nodeCount: Int { topology.nodeCount }
     /// The most ranks any node holds (the same on every rank, unlike `localSize`).
-    public let maxLocalSize: Int
+    public var maxLocalSize: Int { topology.maxLocalSize }
     /// `MPI_Get_processor_name`, usually the host name.
     public let processorName: String
 
@@ -45,29 +45,23 @@
     /// scheme (for tests and benchmarks). Same on every rank.
     public var twoRankExchange = true
     /// Elements per MPI call (`count` is a C int). Lowered only by tests, to exercise chunking.
-    public var maxElementsPerCall: Int = Int(Int32.max)
+    public var maxElementsPerCall: Int {
+      get { shared.maxElementsPerCall }
+      set { shared.maxElementsPerCall = newValue }
+    }
     /// Largest per-rank slot of the shared-memory window; longer buffers go through in pieces.
-    public var maxSharedSlotBytes: Int = 64 << 20
+    public var maxSharedSlotBytes: Int {
+      get { shared.maxSlotBytes }
+      set { shared.maxSlotBytes = newValue }
+    }
 
     let comm: MPI_Comm
     let ownsComm: Bool
-    let nodeComm: MPI_Comm
-    /// Local rank 0 of each node; `nil` on the other ranks.
-    let leadersComm: MPI_Comm?
     let ranksPerSimulatedNode: Int?
-
-    // The shared window (see ensureWindow).
-    var window: MPI_Win?
-    var windowCapacity = 0
-    var slots: [[UnsafeMutableRawPointer]] = [[], []]  // [slot set][local rank]
-    var exchangeParity = 0
-    var result: UnsafeMutableRawPointer?
-
-    // The reduction buffer (see makeReductionBuffer): one shared window, every local rank's
-    // region, or private memory where shared memory does not apply.
-    var reductionWindow: MPI_Win?
-    var reductionRegions: [UnsafeMutableRawPointer] = []
-    var reductionBytes = 0
+    let topology: NodeTopology
+    /// The node's shared-memory engine (slots and the reduction buffer).
+    let shared: NodeSharedMemory
+    /// The reduction buffer where shared memory does not apply.
     let privateReduction = ReductionStorage()
 
     // MARK: - Life cycle
@@ -113,31 +107,8 @@
       rank = Int(r)
       size = Int(s)
 
-      var shared: MPI_Comm?
-      try check(MPI_Comm_split_type(comm, cmpi_comm_type_shared(), r, cmpi_info_null(), &shared), "MPI_Comm_split_type")
-      if let k = ranksPerSimulatedNode, k >= 1 {
-        var sharedRank: Int32 = 0
-        try check(MPI_Comm_rank(shared!, &sharedRank), "MPI_Comm_rank")
-        var simulated: MPI_Comm?
-        try check(MPI_Comm_split(shared!, sharedRank / Int32(k), sharedRank, &simulated), "MPI_Comm_split")
-        try check(MPI_Comm_free(&shared), "MPI_Comm_free")
-        shared = simulated
-      }
-      nodeComm = shared!
-      try check(MPI_Comm_rank(nodeComm, &r), "MPI_Comm_rank")
-      try check(MPI_Comm_size(nodeComm, &s), "MPI_Comm_size")
-      localRank = Int(r)
-      localSize = Int(s)
-
-      var leaders: MPI_Comm?
-      try check(MPI_Comm_split(comm, localRank == 0 ? 0 : cmpi_undefined(), Int32(rank), &leaders), "MPI_Comm_split")
-      leadersComm = leaders == cmpi_comm_null() ? nil : leaders
-      var nodes: Int64 = localRank == 0 ? 1 : 0
-      try check(MPI_Allreduce(cmpi_in_place(), &nodes, 1, cmpi_int64(), cmpi_sum(), comm), "MPI_Allreduce")
-      nodeCount = Int(nodes)
-      var most = Int64(localSize)
-      try check(MPI_Allreduce(cmpi_in_place(), &most, 1, cmpi_int64(), cmpi_max(), comm), "MPI_Allreduce")
-      maxLocalSize = Int(most)
+      topology = try NodeTopology(comm: comm, rank: rank, ranksPerSimulatedNode: ranksPerSimulatedNode)
+      shared = NodeSharedMemory(node: topology)
 
       var name = [CChar](repeating: 0, count: Int(cmpi_max_processor_name()) + 1)
       var length: Int32 = 0
@@ -155,10 +126,7 @@
       defer { MPIProcess.lock.unlock() }
       guard !MPIProcess.finalized else { return }
       MPIProcess.finalized = true
-      for entry in MPIProcess.windows {
-        if let c = entry.communicator, let w = c.window { _ = MPI_Win_unlock_all(w) }
-        if let c = entry.communicator, let w = c.reductionWindow { _ = MPI_Win_unlock_all(w) }
-      }
+      for entry in MPIProcess.windows { if let w = entry.window { _ = MPI_Win_unlock_all(w.window) } }
       MPIProcess.windows = []
       _ = MPI_Finalize()
     }
@@ -261,12 +229,65 @@
       let type = try Self.datatype(T.self)
       switch resolvedAlgorithm(bytes: buffer.count * MemoryLayout<T>.stride) {
       case .sharedMemory:
-        try sharedMemoryAllReduce(base, count: buffer.count, type: type)
+        try shared.allReduce(base, count: buffer.count, type: type, twoRankExchange: twoRankExchange)
       case .mpi, .automatic:
         try chunks(buffer.count) { offset, count in
           try check(MPI_Allreduce(cmpi_in_place(), base + offset, Int32(count), type, cmpi_sum(), comm), "MPI_Allreduce")
         }
       }
+    }
+
+    // MARK: - Reduce-scatter and all-gather (sharded optimizer updates)
+
+    /// Whether a buffer of `bytes` goes through the node's shared memory: one node, the
+    /// shared-memory algorithm, and within a slot.
+    func sharesMemory(bytes: Int) -> Bool {
+      nodeCount == 1 && resolvedAlgorithm(bytes: bytes) == .sharedMemory && bytes <= maxSharedSlotBytes
+    }
+
+    /// On one node through the shared slots, summed in rank order (the bits of `allReduceSum`);
+    /// across nodes `MPI_Reduce_scatter`.
+    public func reduceScatterSum<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+      guard let base = buffer.baseAddress, buffer.count > 0, size > 1 else { return }
+      let n = buffer.count
+      let all = (0..<size).map { Self.segment(count: n, rank: $0, size: size) }
+      if sharesMemory(bytes: n * MemoryLayout<T>.stride) { return try shared.reduceScatter(base, count: n, segments: all) }
+      var counts = all.map { Int32($0.count) }
+      precondition(n <= Int(Int32.max), "reduce-scatter of \(n) elements exceeds MPI's 32-bit counts")
+      try check(MPI_Reduce_scatter(cmpi_in_place(), base, &counts, try Self.datatype(T.self), cmpi_sum(), comm), "MPI_Reduce_scatter")
+      // MPI leaves rank r's sums at the start of the buffer; move them to the segment.
+      let mine = all[rank]
+      if mine.lowerBound > 0 && !mine.isEmpty { (base + mine.lowerBound).update(from: base, count: mine.count) }
+    }
+
+    /// On one node through the shared slots; across nodes `MPI_Allgatherv`.
+    public func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+      guard let base = buffer.baseAddress, buffer.count > 0, size > 1 else { return }
+      let n = buffer.count
+      let all = (0..<size).map { Self.segment(count: n, rank: $0, size: size) }
+      if sharesMemory(bytes: n * MemoryLayout<T>.stride) { return try shared.allGather(base, count: n, segments: all) }
+      precondition(n <= Int(Int32.max), "all-gather of \(n) elements exceeds MPI's 32-bit counts")
+      var counts = all.map { Int32($0.count) }
+      var displacements = all.map { Int32($0.lowerBound) }
+      let type = try Self.datatype(T.self)
+      try check(MPI_Allgatherv(cmpi_in_place(), 0, type, base, &counts, &displacements, type, comm), "MPI_Allgatherv")
+    }
+
+    // MARK: - The reduction buffer (SharedMemoryReduction)
+
+    /// On one node with 2+ ranks: this rank's region of the node's reduction window, which
+    /// `reductionPeers` hands to every rank. Otherwise private memory.
+    public func makeReductionBuffer<T: Real>(count: Int) throws -> UnsafeMutableBufferPointer<T> {
+      guard nodeCount == 1, localSize > 1 else { return privateReduction.buffer(count: count) }
+      return try shared.reductionBuffer(count: count)
+    }
+
+    /// On one node, when the shared-memory algorithm applies to a buffer of this size: every
+    /// local rank's copy of `buffer` where it lies, after a synchronisation. Otherwise (several
+    /// nodes, `.mpi`, or a buffer not from `makeReductionBuffer`) nil.
+    public func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]? {
+      guard nodeCount == 1, size > 1, resolvedAlgorithm(bytes: buffer.count * MemoryLayout<T>.stride) == .sharedMemory else { return nil }
+      return try shared.peers(buffer)
     }
 
     // MARK: - Helpers

@@ -50,10 +50,9 @@
     nonisolated(unsafe) static var world: MPICommunicator?
     nonisolated(unsafe) static var finalized = false
     nonisolated(unsafe) static var worldRank = -1
-    /// Communicators with a shared-memory window, whose passive-target epochs are closed before
-    /// MPI_Finalize.
-    nonisolated(unsafe) static var windows: [WeakCommunicator] = []
+    /// Shared-memory windows whose passive-target epochs are open: closed before MPI_Finalize.
+    nonisolated(unsafe) static var windows: [WeakWindow] = []
 
-    struct WeakCommunicator { weak var communicator: MPICommunicator? }
+    struct WeakWindow { weak var window: SharedWindow? }
   }
 #endif
