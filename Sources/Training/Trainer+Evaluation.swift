@@ -16,22 +16,11 @@ extension Trainer {
   /// order, BatchNorm in training mode with this batch's statistics.
   public func weightGradients() throws -> [(name: String, values: [Double])] {
     let rows = min(configuration.batchSize, train.count)
-    let d = train.features
-    let cache = ForwardCache<T>(architecture: model.architecture, capacity: rows)
-    var x = [T].zeros(rows * d)
-    var labels = [Int32](repeating: 0, count: rows)
-    let order = epochOrder.order(epoch: step / stepsPerEpoch)
+    let pass = BatchPass<T>(architecture: model.architecture, features: train.features, capacity: rows)
     var sums = [T].zeros(model.layout.count)
-    try x.withUnsafeMutableBufferPointer { xb in
-      try labels.withUnsafeMutableBufferPointer { lb in
-        train.gather(indices: order[0..<rows], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
-        try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: .local(rows), cache: cache)
-        _ = model.loss(labels: lb.baseAddress!, cache: cache, gradient: true)
-        try sums.withUnsafeMutableBufferPointer {
-          try model.backward(xb.baseAddress!, cache: cache, batch: .local(rows), gradients: $0.baseAddress!, accumulate: false)
-        }
-      }
-    }
+    pass.gather(train, indices: epochOrder.order(epoch: step / stepsPerEpoch)[0..<rows], mean: mean, invStd: invStd)
+    _ = try pass.forward(model, mode: .training, batch: .local(rows), gradient: true)
+    try sums.withUnsafeMutableBufferPointer { try pass.backward(model, batch: .local(rows), gradients: $0.baseAddress!) }
     return model.layout.slots.filter { $0.kind == .weight }.map { slot in
       (slot.name, slot.range.map { Double(sums[$0]) / Double(rows) + 2 * configuration.lambda * Double(model.parameters[$0]) })
     }
@@ -43,24 +32,17 @@ public enum Evaluation {
   public static func evaluate<T: Real>(model: MLP<T>, set: ImageSet, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000) throws -> SplitMetrics {
     guard set.count > 0 else { return SplitMetrics(loss: .nan, cost: .nan, accuracy: .nan) }
     let rowsPerChunk = min(chunk, set.count)
-    let cache = ForwardCache<T>(architecture: model.architecture, capacity: rowsPerChunk)
-    var x = [T].zeros(rowsPerChunk * set.features)
-    var labels = [Int32](repeating: 0, count: rowsPerChunk)
+    let pass = BatchPass<T>(architecture: model.architecture, features: set.features, capacity: rowsPerChunk)
     let indices = Array(0..<set.count)
     var lossSum = 0.0
     var correct = 0
     var start = 0
     while start < set.count {
       let range = start..<min(start + rowsPerChunk, set.count)
-      try x.withUnsafeMutableBufferPointer { xb in
-        try labels.withUnsafeMutableBufferPointer { lb in
-          set.gather(indices: indices[range], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
-          try model.forward(xb.baseAddress!, rows: range.count, mode: .inference, batch: .local(range.count), cache: cache)
-          let r = model.loss(labels: lb.baseAddress!, cache: cache, gradient: false)
-          lossSum += r.lossSum
-          correct += r.correct
-        }
-      }
+      pass.gather(set, indices: indices[range], mean: mean, invStd: invStd)
+      let r = try pass.forward(model, mode: .inference, batch: .local(range.count), gradient: false)
+      lossSum += r.lossSum
+      correct += r.correct
       start = range.upperBound
     }
     let loss = lossSum / Double(set.count)

@@ -142,9 +142,7 @@ public final class Trainer<T: Real> {
     let d = train.features
     let ranks = communicator.size, rank = communicator.rank
     let maxShard = (b + ranks - 1) / ranks
-    let cache = ForwardCache<T>(architecture: model.architecture, capacity: maxShard)
-    var x = [T].zeros(maxShard * d)
-    var labels = [Int32](repeating: 0, count: maxShard)
+    let pass = BatchPass<T>(architecture: model.architecture, features: d, capacity: maxShard)
     let p = model.layout.count
     // Gradient sums, then the batch's loss sum and correct count, in memory the communicator
     // reduces from directly (shared memory on an MPI node).
@@ -171,41 +169,20 @@ public final class Trainer<T: Real> {
       let global = (within * b)..<min((within + 1) * b, train.count)
       let local = EpochOrder.shard(of: global, rank: rank, size: ranks)
       let rows = local.count
-      x.withUnsafeMutableBufferPointer { xb in
-        labels.withUnsafeMutableBufferPointer { lb in
-          train.gather(indices: currentOrder[local], mean: mean, invStd: invStd, into: xb.baseAddress!, labels: lb.baseAddress!)
-        }
-      }
+      pass.gather(train, indices: currentOrder[local], mean: mean, invStd: invStd)
       if within + 1 < stepsPerEpoch {
         let next = ((within + 1) * b)..<min((within + 2) * b, train.count)
         train.prefetch(indices: currentOrder[EpochOrder.shard(of: next, rank: rank, size: ranks)])
       }
       let context = BatchContext(globalCount: synchronized ? global.count : rows, reducer: reducer)
-      try x.withUnsafeBufferPointer { xb in
-        try model.forward(xb.baseAddress!, rows: rows, mode: .training, batch: context, cache: cache)
-        let (lossSum, correct) = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, cache: cache, gradient: true) }
-        try model.backward(xb.baseAddress!, cache: cache, batch: context, gradients: reduced.baseAddress!, accumulate: false)
-        reduced[p] = T(lossSum)
-        reduced[p + 1] = T(correct)
-        reduced[p + 2] = stopRequested?() == true ? 1 : 0
-      }
-      // The reduced buffer's addends for the update: itself once reduced, or every rank's
-      // buffer where it lies (the update then adds this rank's segment of them as it goes, with
-      // no separate reduction pass).
-      var sums = [UnsafePointer(reduced.baseAddress!)]
-      if ranks > 1 {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        if sharded, let peers = try shared?.reductionPeers(reduced) {
-          sums = peers
-        } else if sharded {
-          // This rank's segment of the summed gradients; the loss and count in full.
-          try communicator.reduceScatterSum(UnsafeMutableBufferPointer(rebasing: reduced[0..<p]))
-          try communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: reduced[p..<(p + 3)]))
-        } else {
-          try communicator.allReduceSum(reduced)
-        }
-        communicationSeconds += secondsSince(t0)
-      }
+      let shard = try pass.forward(model, mode: .training, batch: context, gradient: true)
+      try pass.backward(model, batch: context, gradients: reduced.baseAddress!)
+      reduced[p] = T(shard.lossSum)
+      reduced[p + 1] = T(shard.correct)
+      reduced[p + 2] = stopRequested?() == true ? 1 : 0
+      let t0 = DispatchTime.now().uptimeNanoseconds
+      let sums = try exchange(reduced, parameters: p, sharded: sharded, shared: shared)
+      if ranks > 1 { communicationSeconds += secondsSince(t0) }
       // The global loss sum and stop votes: the addends' tails in rank order, as an allreduce
       // sums them (one addend: the reduced values themselves).
       let lossSum = sums.reduce(T(0)) { $0 + $1[p] }, stopVotes = sums.reduce(T(0)) { $0 + $1[p + 2] }
@@ -220,7 +197,7 @@ public final class Trainer<T: Real> {
         try model.parameters.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
         communicationSeconds += secondsSince(t0)
       }
-      model.updateRunningStatistics(from: cache, alpha: T(configuration.bnAlpha))
+      model.updateRunningStatistics(from: pass.cache, alpha: T(configuration.bnAlpha))
       step += 1
       samples += global.count
       localSamples += rows
