@@ -30,7 +30,7 @@ final class BatchPass<T: Real> {
   }
 
   /// Copies samples `indices` of `set` into the batch, normalized with `mean` and `invStd`.
-  func gather(_ set: ImageSet, indices: ArraySlice<Int>, mean: [T], invStd: [T]) {
+  func gather(_ set: any SampleSource, indices: ArraySlice<Int>, mean: [T], invStd: [T]) {
     rows = indices.count
     set.gather(indices: indices, mean: mean, invStd: invStd, into: x.baseAddress!, labels: labels.baseAddress!)
   }

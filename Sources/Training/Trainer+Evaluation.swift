@@ -6,7 +6,7 @@ import NeuralNetwork
 
 extension Trainer {
   /// Loss, cost and accuracy of the current model on `set`, BatchNorm in inference mode.
-  public func evaluate(_ set: ImageSet) throws -> SplitMetrics {
+  public func evaluate(_ set: any SampleSource) throws -> SplitMetrics {
     try Evaluation.evaluate(model: model, set: set, mean: mean, invStd: invStd, lambda: configuration.lambda)
   }
 
@@ -29,7 +29,7 @@ extension Trainer {
 
 /// Model evaluation over a whole split, in chunks, BatchNorm in inference mode.
 public enum Evaluation {
-  public static func evaluate<T: Real>(model: MLP<T>, set: ImageSet, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000) throws -> SplitMetrics {
+  public static func evaluate<T: Real>(model: MLP<T>, set: any SampleSource, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000) throws -> SplitMetrics {
     guard set.count > 0 else { return SplitMetrics(loss: .nan, cost: .nan, accuracy: .nan) }
     let rowsPerChunk = min(chunk, set.count)
     let pass = BatchPass<T>(architecture: model.architecture, features: set.features, capacity: rowsPerChunk)

@@ -77,8 +77,8 @@ public final class Trainer<T: Real> {
   public let schedule: LearningRateSchedule
   public internal(set) var model: MLP<T>
   public internal(set) var optimizer: MomentumSGD<T>
-  public let train: ImageSet
-  public let validation: ImageSet?
+  public let train: any SampleSource
+  public let validation: (any SampleSource)?
   public let communicator: any Communicator
   /// The reduction buffer's memory where the communicator has no shared memory.
   let reductionStorage = ReductionStorage()
@@ -95,14 +95,14 @@ public final class Trainer<T: Real> {
   public var stopRequested: (() -> Bool)?
 
   public init(
-    configuration: TrainingConfiguration, model: MLP<T>, train: ImageSet, validation: ImageSet?,
+    configuration: TrainingConfiguration, model: MLP<T>, train: any SampleSource, validation: (any SampleSource)?,
     normalization: FeatureNormalization, communicator: any Communicator
   ) {
     precondition(train.count > 0 && configuration.batchSize > 0)
     self.configuration = configuration
     self.model = model
     self.train = train
-    self.validation = validation?.isEmpty == true ? nil : validation
+    self.validation = validation?.count == 0 ? nil : validation
     self.communicator = communicator
     mean = normalization.mean(as: T.self)
     invStd = normalization.invStd(as: T.self)

@@ -1,3 +1,5 @@
+import Datasets
+import Distributed
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -8,48 +10,105 @@ import Training
 /// The NumPy fixtures (Tests/NeuralNetworkTests/Fixtures).
 let fixtureDirectory = Fixture.directory
 
+/// The fixture's three batches, in order, as the Trainer's training set: batch size n and no
+/// shuffling make step i train on batch i.
+struct FixtureSamples: SampleSource {
+  let rows: [[Double]]
+  let labels: [Int32]
+  let features: Int
+
+  init(_ f: Fixture) {
+    features = f.config.sizes[0]
+    var rows: [[Double]] = []
+    var labels: [Int32] = []
+    for batch in f.steps.batches {
+      for r in 0..<batch.labels.count { rows.append(Array(batch.x.data[(r * features)..<((r + 1) * features)])) }
+      labels += batch.labels.map(Int32.init)
+    }
+    self.rows = rows
+    self.labels = labels
+  }
+
+  var count: Int { labels.count }
+
+  func gather<T: Real>(
+    indices: ArraySlice<Int>, mean: [T], invStd: [T], into x: UnsafeMutablePointer<T>, labels y: UnsafeMutablePointer<Int32>
+  ) {
+    for (r, i) in indices.enumerated() {
+      for j in 0..<features { x[r * features + j] = (T(rows[i][j]) - mean[j]) * invStd[j] }
+      y[r] = labels[i]
+    }
+  }
+
+  func prefetch(indices: ArraySlice<Int>) {}
+}
+
 struct StepResult {
   var losses: [Double] = []
   var costs: [Double] = []
   var model: MLP<Double>
-  var optimizer: MomentumSGD<Double>
+  var velocity: [Double]
   var inferenceLogits: [Double] = []
 }
 
-/// The reference's 3 steps: training forward on batch i -> loss/cost -> backward -> running
-/// averages from that same forward pass -> momentum step (or the step first, with
-/// `statisticsAfterStep`) -> after the 3 steps, inference logits on batch 1.
-func runSteps<T: Real>(_ f: Fixture, as _: T.Type, statisticsAfterStep: Bool = false) throws -> (StepResult, [T]) {
-  var model = f.model(T.self)
-  var optimizer = MomentumSGD<T>(layout: model.layout, momentum: f.config.rho, lambda: f.config.lambda)
-  let capacity = f.steps.batches.map(\.labels.count).max()!
-  let cache = ForwardCache<T>(architecture: model.architecture, capacity: capacity)
-  var sums = [T](repeating: 0, count: model.layout.count)
-  var losses: [Double] = [], costs: [Double] = []
-  for batch in f.steps.batches {
-    let n = batch.labels.count
-    let x = batch.x.data.map { T($0) }
-    let labels = batch.labels.map(Int32.init)
-    try model.forward(x, rows: n, mode: .training, batch: .local(n), cache: cache)
-    let (lossSum, _) = model.loss(labels: labels, cache: cache, gradient: true)
-    losses.append(lossSum / Double(n))
-    costs.append(lossSum / Double(n) + f.config.lambda * model.weightPenalty())
-    try model.backward(x, cache: cache, batch: .local(n), gradients: &sums, accumulate: false)
-    // The reference's running mean is the batch mean of z = X W^T + b with the bias BEFORE the
-    // step (it is computed in the forward pass), so the update comes before the step.
-    if !statisticsAfterStep { model.updateRunningStatistics(from: cache, alpha: T(f.config.alpha)) }
-    optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSums: sums, batchCount: n, eta: f.config.eta)
-    if statisticsAfterStep { model.updateRunningStatistics(from: cache, alpha: T(f.config.alpha)) }
+/// The batch loss of every step, and the weight penalty after it (before the next step).
+final class StepRecorder<T: Real>: TrainingObserver {
+  weak var trainer: Trainer<T>?
+  var losses: [Double] = []
+  var penalties: [Double] = []
+  func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {
+    losses.append(batchLoss)
+    penalties.append(trainer!.model.weightPenalty())
   }
-  let x1 = f.x.data.map { T($0) }
-  try model.forward(x1, rows: f.rows, mode: .inference, batch: .local(f.rows), cache: cache)
-  var dmodel = MLP<Double>(architecture: model.architecture)
-  dmodel.parameters = model.parameters.map(Double.init)
-  dmodel.state = model.state.map(Double.init)
-  var dopt = MomentumSGD<Double>(layout: model.layout, momentum: f.config.rho, lambda: f.config.lambda)
-  dopt.velocity = optimizer.velocity.map(Double.init)
-  let result = StepResult(losses: losses, costs: costs, model: dmodel, optimizer: dopt, inferenceLogits: cache.scoreValues.map(Double.init))
-  return (result, model.parameters)
+  func trainingDidEvaluate(_ row: MetricsRow) {}
+}
+
+/// The reference's 3 steps on the real Trainer, data-parallel over `ranks` in-process ranks
+/// (BatchNorm statistics of the global batch): a training-mode forward pass on batch i, the
+/// loss, backward, the running averages from that same pass, the momentum step; then the
+/// inference logits on batch 1. Every rank must end with the same model; rank 0's is returned.
+func trainSteps<T: Real>(_ f: Fixture, as _: T.Type, ranks: Int) throws -> StepResult {
+  var configuration = TrainingConfiguration()
+  let architecture = f.architecture
+  configuration.architecture = ArchitectureSettings(hidden: architecture.hidden, batchNorm: architecture.batchNorm, loss: architecture.loss)
+  configuration.architecture.batchNormEpsilon = f.config.eps
+  configuration.precision = T.self == Float.self ? .float : .double
+  configuration.batchSize = f.rows
+  configuration.shuffle = false
+  configuration.momentum = f.config.rho
+  configuration.lambda = f.config.lambda
+  configuration.bnAlpha = f.config.alpha
+  configuration.schedule = .constant(eta: f.config.eta)
+  configuration.epochs = 1
+  let samples = FixtureSamples(f)
+  let identity = try FeatureNormalization(mean: .init(repeating: 0, count: samples.features), std: .init(repeating: 1, count: samples.features))
+  nonisolated(unsafe) let initial = f.model(T.self)
+  let fixed = configuration
+  let results = try InProcessGroup.run(size: ranks) { group -> (StepRecorder<T>, MLP<T>, [T]) in
+    let trainer = Trainer<T>(
+      configuration: fixed, model: initial, train: samples, validation: nil, normalization: identity, communicator: group)
+    let recorder = StepRecorder<T>()
+    recorder.trainer = trainer
+    let result = try trainer.run(observer: recorder)
+    precondition(result.steps == 3)
+    // Each rank updated its segment of the momentum buffer; the checkpoint's is the whole.
+    return (recorder, trainer.model, try trainer.checkpointState().velocity)
+  }
+  for (_, model, velocity) in results {
+    #expect(model.parameters == results[0].1.parameters && model.state == results[0].1.state && velocity == results[0].2)
+  }
+  let (recorder, model, velocity) = results[0]
+  var r = StepResult(model: MLP<Double>(architecture: model.architecture), velocity: velocity.map(Double.init))
+  r.model.parameters = model.parameters.map(Double.init)
+  r.model.state = model.state.map(Double.init)
+  r.losses = recorder.losses
+  let penalties = [initial.weightPenalty()] + recorder.penalties.dropLast()
+  r.costs = zip(recorder.losses, penalties).map { $0 + f.config.lambda * $1 }
+  let cache = ForwardCache<T>(architecture: model.architecture, capacity: f.rows)
+  let x = f.x.data.map { T($0) }
+  try model.forward(x, rows: f.rows, mode: .inference, batch: .local(f.rows), cache: cache)
+  r.inferenceLogits = cache.scoreValues.map(Double.init)
+  return r
 }
 
 func compareSteps(_ f: Fixture, _ r: StepResult, tolerance tol: Double, _ label: String) {
@@ -57,7 +116,7 @@ func compareSteps(_ f: Fixture, _ r: StepResult, tolerance tol: Double, _ label:
   expectClose(r.costs, f.steps.cost, tolerance: tol, "\(label) \(f.name) costs before each step")
   for slot in r.model.layout.slots {
     expectClose(Array(r.model.parameters[slot.range]), f.steps.parameters[slot.name]!.data, tolerance: tol, "\(label) \(f.name) final \(slot.name)")
-    expectClose(Array(r.optimizer.velocity[slot.range]), f.steps.velocities[slot.name]!.data, tolerance: tol, "\(label) \(f.name) velocity \(slot.name)")
+    expectClose(Array(r.velocity[slot.range]), f.steps.velocities[slot.name]!.data, tolerance: tol, "\(label) \(f.name) velocity \(slot.name)")
   }
   for slot in r.model.stateLayout.slots {
     expectClose(Array(r.model.state[slot.range]), f.steps.parameters[slot.name]!.data, tolerance: tol, "\(label) \(f.name) final \(slot.name)")
@@ -65,7 +124,9 @@ func compareSteps(_ f: Fixture, _ r: StepResult, tolerance tol: Double, _ label:
   expectClose(r.inferenceLogits, f.steps.inferenceLogits.data, tolerance: tol, "\(label) \(f.name) inference logits after the steps")
 }
 
-@Suite("Fixture momentum steps")
+/// The real Trainer (batch order, shards, gradient exchange, momentum step, running averages)
+/// against the NumPy reference's three steps, on one rank and data-parallel.
+@Suite("Fixture momentum steps, by the Trainer")
 struct FixtureStepTests {
   /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product.
   init() { _ = TestGEMM.backend }
@@ -77,38 +138,37 @@ struct FixtureStepTests {
     }
   }
 
-  @Test("Double: 3 momentum steps match the reference to 1e-9", arguments: Fixture.names)
+  @Test("Double: 3 momentum steps of the Trainer on 1, 2 and 3 ranks match the reference to 1e-9", arguments: Fixture.names)
   func double(name: String) throws {
     let f = try Fixture.load(name, directory: fixtureDirectory)
     #expect(f.steps.batches.count == 3)
-    let (r, _) = try runSteps(f, as: Double.self)
-    compareSteps(f, r, tolerance: 1e-9, "Double")
+    for ranks in 1...3 {
+      compareSteps(f, try trainSteps(f, as: Double.self, ranks: ranks), tolerance: 1e-9, "Double, \(ranks) rank(s)")
+    }
     // Sanity: the steps moved the parameters (the comparison is not trivially of initial values).
     let w1 = f.parameters["layer1.weight"]!.data, w1After = f.steps.parameters["layer1.weight"]!.data
     #expect(worstScaledError(w1After, w1).error > 1e-4)
   }
 
-  @Test("Float: 3 momentum steps match the reference to 1e-4", arguments: Fixture.names)
+  @Test("Float: 3 momentum steps of the Trainer on 1 and 2 ranks match the reference to 1e-4", arguments: Fixture.names)
   func float(name: String) throws {
     let f = try Fixture.load(name, directory: fixtureDirectory)
-    let (r, _) = try runSteps(f, as: Float.self)
-    compareSteps(f, r, tolerance: 1e-4, "Float")
+    for ranks in 1...2 {
+      compareSteps(f, try trainSteps(f, as: Float.self, ranks: ranks), tolerance: 1e-4, "Float, \(ranks) rank(s)")
+    }
   }
 
   /// The hidden biases under BatchNorm have an exactly zero gradient and no L2 term, so they never
-  /// move, and the running mean is the same whether it is updated before or after the step.
-  @Test("BatchNorm: hidden biases never move, so the running-average order is immaterial",
-        arguments: ["mlp2_ce_bn", "mlp3_svm_bn", "mlp4_ce_bn"])
-  func statisticsOrder(name: String) throws {
+  /// move; the running mean is then the same whether it is updated before or after the step
+  /// (the Trainer updates it after, from the forward pass's statistics).
+  @Test("BatchNorm: the Trainer never moves the hidden biases", arguments: ["mlp2_ce_bn", "mlp3_svm_bn", "mlp4_ce_bn"])
+  func hiddenBiasesStay(name: String) throws {
     let f = try Fixture.load(name, directory: fixtureDirectory)
-    let (before, _) = try runSteps(f, as: Double.self, statisticsAfterStep: false)
-    let (after, _) = try runSteps(f, as: Double.self, statisticsAfterStep: true)
-    #expect(before.model.state == after.model.state)
+    let r = try trainSteps(f, as: Double.self, ranks: 1)
     for l in 1..<(f.config.sizes.count - 1) {
-      let slot = before.model.layout.slot(named: "layer\(l).bias")!
-      #expect(Array(before.model.parameters[slot.range]) == f.parameters["layer\(l).bias"]!.data, "layer\(l).bias moved")
-      #expect(before.optimizer.velocity[slot.range].allSatisfy { $0 == 0 })
+      let slot = r.model.layout.slot(named: "layer\(l).bias")!
+      #expect(Array(r.model.parameters[slot.range]) == f.parameters["layer\(l).bias"]!.data, "layer\(l).bias moved")
+      #expect(r.velocity[slot.range].allSatisfy { $0 == 0 })
     }
-    compareSteps(f, after, tolerance: 1e-9, "statistics after step")
   }
 }
