@@ -100,12 +100,7 @@
       self.comm = comm
       self.ownsComm = ownsComm
       self.ranksPerSimulatedNode = ranksPerSimulatedNode
-      var r: Int32 = 0
-      var s: Int32 = 0
-      try check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
-      try check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
-      rank = Int(r)
-      size = Int(s)
+      (rank, size) = try rankAndSize(of: comm)
 
       topology = try NodeTopology(comm: comm, rank: rank, ranksPerSimulatedNode: ranksPerSimulatedNode)
       shared = NodeSharedMemory(node: topology)

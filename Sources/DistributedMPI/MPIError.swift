@@ -44,6 +44,15 @@
     if rc != MPI_SUCCESS { throw MPIError(code: rc, function: "\(function)") }
   }
 
+  /// This rank's rank in `comm` and `comm`'s size.
+  func rankAndSize(of comm: MPI_Comm) throws -> (rank: Int, size: Int) {
+    var r: Int32 = 0
+    var s: Int32 = 0
+    try check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+    try check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+    return (Int(r), Int(s))
+  }
+
   /// Process-wide MPI state: MPI_Init once, MPI_Finalize at most once.
   enum MPIProcess {
     static let lock = NSLock()

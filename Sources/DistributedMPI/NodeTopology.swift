@@ -33,12 +33,7 @@
         shared = simulated
       }
       nodeComm = shared!
-      var r: Int32 = 0
-      var s: Int32 = 0
-      try check(MPI_Comm_rank(nodeComm, &r), "MPI_Comm_rank")
-      try check(MPI_Comm_size(nodeComm, &s), "MPI_Comm_size")
-      localRank = Int(r)
-      localSize = Int(s)
+      (localRank, localSize) = try rankAndSize(of: nodeComm)
 
       var leaders: MPI_Comm?
       try check(MPI_Comm_split(comm, localRank == 0 ? 0 : cmpi_undefined(), Int32(rank), &leaders), "MPI_Comm_split")

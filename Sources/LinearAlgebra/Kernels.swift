@@ -3,6 +3,14 @@
 /// `[rows, classes]` scores, a few microseconds per step; the element-wise kernels over whole
 /// activations are in C (`CKernels`), where they vectorize.
 enum Kernels {
+  /// The first index of the largest of `s[0..<classes]` (the predicted class).
+  @inline(__always)
+  static func argmax<T: Real>(_ s: UnsafePointer<T>, _ classes: Int) -> Int {
+    var best = 0
+    for j in 1..<classes where s[j] > s[best] { best = j }
+    return best
+  }
+
   @inline(__always)
   static func softmaxCrossEntropy<T: Real>(
     _ logits: UnsafePointer<T>, _ labels: UnsafePointer<Int32>, _ rows: Int, _ classes: Int,
@@ -13,10 +21,9 @@ enum Kernels {
     for i in 0..<rows {
       let s = logits + i * classes
       let y = Int(labels[i])
-      var best = 0
-      var m = s[0]
-      for j in 1..<classes where s[j] > m { m = s[j]; best = j }
+      let best = argmax(s, classes)
       if best == y { correct += 1 }
+      let m = s[best]
       var z: T = 0
       for j in 0..<classes { z += T.exp(s[j] - m) }
       let logZ = T.log(z) + m
@@ -41,9 +48,7 @@ enum Kernels {
     for i in 0..<rows {
       let s = scores + i * classes
       let y = Int(labels[i])
-      var best = 0
-      for j in 1..<classes where s[j] > s[best] { best = j }
-      if best == y { correct += 1 }
+      if argmax(s, classes) == y { correct += 1 }
       let sy = s[y]
       var active = 0
       let g = gradient.map { $0 + i * classes }
