@@ -41,6 +41,10 @@ let package = Package(
     // Tiny C helpers for standard output.
     .target(name: "CSupport"),
 
+    // MARK: - Files
+    // FileError, the one error for a file dptrain cannot read or write (`path: problem`).
+    .target(name: "Files"),
+
     // MARK: - Numerics
     // Element-wise kernels in C: clang vectorizes them (Swift 6.3 did not), with runtime
     // dispatch to AVX-512/AVX2, and FP contraction off for bit-identical results on every ISA.
@@ -49,7 +53,7 @@ let package = Package(
       name: "LinearAlgebra",
       dependencies: ["COpenBLAS", "CKernels", .target(name: "CDNNL", condition: .when(traits: ["OneDNN"]))],
       swiftSettings: [.define("ONEDNN", .when(traits: ["OneDNN"]))]),
-    .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra"]),
+    .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra", "Files"]),
 
     // MARK: - Data
     .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib"]),
@@ -68,7 +72,7 @@ let package = Package(
     .target(
       name: "Training",
       dependencies: [
-        "LinearAlgebra", "NeuralNetwork", "Datasets", "Distributed",
+        "LinearAlgebra", "NeuralNetwork", "Datasets", "Distributed", "Files",
       ]),
 
     // MARK: - Search
@@ -77,14 +81,14 @@ let package = Package(
     .target(
       name: "Search",
       dependencies: [
-        "LinearAlgebra", "Distributed", "Datasets", "Training",
+        "LinearAlgebra", "Distributed", "Datasets", "Training", "Files",
         .product(name: "Yams", package: "Yams"),
         .product(name: "GRDB", package: "GRDB.swift"),
       ]),
 
     // MARK: - Reporting
     // Self-contained HTML reports: SVG charts, weight pictures (PNG through zlib), tables.
-    .target(name: "Reporting", dependencies: ["Training", "NeuralNetwork", "Search", "CZlib"]),
+    .target(name: "Reporting", dependencies: ["Training", "NeuralNetwork", "Search", "Files", "CZlib"]),
 
     // MARK: - Command line
     .executableTarget(
@@ -107,18 +111,18 @@ let package = Package(
     .target(name: "TestSupport", dependencies: ["NeuralNetwork", "Datasets", "LinearAlgebra"], path: "Tests/TestSupport"),
     .testTarget(name: "LinearAlgebraTests", dependencies: ["LinearAlgebra", "TestSupport"]),
     .testTarget(
-      name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "LinearAlgebra", "TestSupport"],
+      name: "NeuralNetworkTests", dependencies: ["NeuralNetwork", "Files", "LinearAlgebra", "TestSupport"],
       exclude: ["Fixtures"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "LinearAlgebra"]),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed", "LinearAlgebra"]),
     .testTarget(
       name: "SearchTests",
       dependencies: [
-        "Search", "Training", "Datasets", "Distributed", "LinearAlgebra", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        "Search", "Training", "Files", "Datasets", "Distributed", "LinearAlgebra", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
       ]),
     .testTarget(
       name: "ReportingTests",
-      dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport"]),
+      dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Files", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport"]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

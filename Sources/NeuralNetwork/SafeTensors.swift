@@ -1,3 +1,4 @@
+import Files
 import Foundation
 
 /// A tensor read from or written to a safetensors file, kept as Double so that float32 and
@@ -10,29 +11,6 @@ public struct NamedTensor: Sendable, Equatable {
     self.shape = shape
     self.values = values
   }
-}
-
-/// Errors reading a safetensors file; each names the file and what was wrong.
-public struct SafeTensorsError: Error, CustomStringConvertible {
-  public var path: String
-  public var problem: String
-  public init(path: String, problem: String) {
-    self.path = path
-    self.problem = problem
-  }
-  public var description: String { "\(path): \(problem)" }
-}
-
-/// The system's reason for a failed file operation ("No space left on device", "Permission
-/// denied"), not Foundation's wrapper text.
-public func describeIOError(_ error: any Error) -> String {
-  let ns = error as NSError
-  if let inner = ns.userInfo[NSUnderlyingErrorKey] as? any Error {
-    let underlying = inner as NSError
-    if underlying.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(underlying.code))) }
-  }
-  if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-  return ns.localizedDescription
 }
 
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
@@ -68,15 +46,16 @@ public enum SafeTensors {
       }
     }
     do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-      throw SafeTensorsError(path: path, problem: "cannot write: \(describeIOError(error))")
+      throw FileError(.unwritable, path: path, problem: "cannot write: \(describeIOError(error))")
     }
   }
 
-  /// Reads every tensor (F32 or F64) and the metadata of a safetensors file.
+  /// Reads every tensor (F32 or F64) and the metadata of a safetensors file. Throws a
+  /// `FileError`, `.unreadable` or `.malformed`, naming the file and what is wrong.
   public static func read(_ path: String) throws -> (tensors: [String: NamedTensor], metadata: [String: String]) {
-    func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(path: path, problem: problem) }
+    func fail(_ problem: String) -> FileError { FileError(.malformed, path: path, problem: problem) }
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw fail("cannot read the file (missing or unreadable); expected a safetensors model")
+      throw FileError(.unreadable, path: path, problem: "cannot read the file (missing or unreadable); expected a safetensors model")
     }
     guard data.count >= 8 else { throw fail("truncated: \(data.count) bytes, a safetensors file starts with an 8-byte header length") }
     let headerLength = data.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }

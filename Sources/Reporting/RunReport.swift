@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import NeuralNetwork
 import Training
@@ -34,16 +35,6 @@ public struct GradientCheckRecord: Codable, Sendable {
     self.entries = entries
     self.passed = passed
   }
-}
-
-public struct ReportError: Error, CustomStringConvertible {
-  public var path: String
-  public var problem: String
-  public init(path: String, problem: String) {
-    self.path = path
-    self.problem = problem
-  }
-  public var description: String { "\(path): \(problem)" }
 }
 
 /// `DIR/report.html` for a run directory: one self-contained XHTML file (inline SVG and
@@ -88,23 +79,23 @@ public struct RunReport {
 
   static func decode<V: Decodable>(_: V.Type, _ path: String) throws -> V {
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw ReportError(path: path, problem: "cannot read the file; is this a dptrain run directory?")
+      throw FileError(.unreadable, path: path, problem: "cannot read the file; is this a dptrain run directory?")
     }
     do { return try JSONDecoder().decode(V.self, from: data) } catch {
-      throw ReportError(path: path, problem: "not the JSON dptrain writes: \(error)")
+      throw FileError(.malformed, path: path, problem: "not the JSON dptrain writes: \(error)")
     }
   }
 
   static func readMetrics(_ path: String) throws -> [MetricsRow] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-      throw ReportError(path: path, problem: "cannot read the metrics file; is this a dptrain run directory?")
+      throw FileError(.unreadable, path: path, problem: "cannot read the metrics file; is this a dptrain run directory?")
     }
     var rows: [MetricsRow] = []
     for (i, line) in text.split(separator: "\n").enumerated() where i > 0 {
       let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
       guard f.count == 9, let epoch = Double(f[0]), let step = Int(f[1]), let eta = Double(f[2]),
         let tc = Double(f[3]), let tl = Double(f[4]), let ta = Double(f[5])
-      else { throw ReportError(path: path, problem: "line \(i + 1): expected \(MetricsRow.csvHeader)") }
+      else { throw FileError(.malformed, path: path, problem: "line \(i + 1): expected \(MetricsRow.csvHeader)") }
       let validation = Double(f[6]).flatMap { vc in Double(f[7]).flatMap { vl in Double(f[8]).map { SplitMetrics(loss: vl, cost: vc, accuracy: $0) } } }
       rows.append(MetricsRow(epoch: epoch, step: step, eta: eta, train: SplitMetrics(loss: tl, cost: tc, accuracy: ta), validation: validation))
     }

@@ -1,3 +1,4 @@
+import Files
 import Training
 
 /// A trial as rank 0 hands it to a worker group.
@@ -56,7 +57,7 @@ public final class SweepScheduler: WorkSource {
     for round in stored {
       let replanned = planner.nextRound(after: outcomes)
       guard replanned == round else {
-        throw SweepStoreError(path: store.path, problem: "round \(round.index) (\(round.label)) in the database differs from what the spec plans now; the spec or dptrain changed since the sweep started; start a new sweep in another --out")
+        throw FileError(.malformed, path: store.path, problem: "round \(round.index) (\(round.label)) in the database differs from what the spec plans now; the spec or dptrain changed since the sweep started; start a new sweep in another --out")
       }
       let roundTrials = trials.filter { $0.round == round.index }
       if roundTrials.allSatisfy(\.status.isDone) {
@@ -148,7 +149,7 @@ public final class SweepScheduler: WorkSource {
     do {
       configuration = try configurations.removeValue(forKey: t.id) ?? TrainingConfiguration(arguments: t.arguments)
     } catch {
-      throw SweepStoreError(path: store.path, problem: "trial \(t.id)'s stored command cannot be read (\(error)); start a new sweep in another --out")
+      throw FileError(.malformed, path: store.path, problem: "trial \(t.id)'s stored command cannot be read (\(error)); start a new sweep in another --out")
     }
     return TrialWork(id: t.id, configuration: configuration, isFinal: t.round == TrialRecord.finalRound)
   }

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import GRDB
 
@@ -18,7 +19,7 @@ public final class SweepStore {
     path = (directory as NSString).appendingPathComponent(Self.fileName)
     let exists = FileManager.default.fileExists(atPath: path)
     if !create && !exists {
-      throw SweepStoreError(path: path, problem: "no sweep database here; give the SWEEPDIR a sweep wrote (--out)")
+      throw FileError(.missing, path: path, problem: "no sweep database here; give the SWEEPDIR a sweep wrote (--out)")
     }
     do {
       if create { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
@@ -35,15 +36,15 @@ public final class SweepStore {
         try Self.migrator.migrate(database)
       } else {
         let ready = try database.read { try $0.tableExists("trial") }
-        guard ready else { throw SweepStoreError(path: path, problem: "not a dptrain sweep database (no trial table)") }
+        guard ready else { throw FileError(.malformed, path: path, problem: "not a dptrain sweep database (no trial table)") }
         // A sweep started by an earlier dptrain gets the newer columns (reading works without
         // them, so a database this process may not write is left as it is).
         try? Self.migrator.migrate(database)
       }
-    } catch let error as SweepStoreError {
+    } catch let error as FileError {
       throw error
     } catch {
-      throw SweepStoreError(path: path, problem: "cannot open the sweep database: \(error)")
+      throw FileError(create ? .unwritable : .unreadable, path: path, problem: "cannot open the sweep database: \(error)")
     }
   }
 
@@ -258,19 +259,13 @@ public final class SweepStore {
 
   func write<R>(_ body: (Database) throws -> R) throws -> R {
     do { return try database.write(body) } catch {
-      throw SweepStoreError(path: path, problem: "cannot write the sweep database: \(error)")
+      throw FileError(.unwritable, path: path, problem: "cannot write the sweep database: \(error)")
     }
   }
 
   func read<R>(_ body: (Database) throws -> R) throws -> R {
     do { return try database.read(body) } catch {
-      throw SweepStoreError(path: path, problem: "cannot read the sweep database: \(error)")
+      throw FileError(.unreadable, path: path, problem: "cannot read the sweep database: \(error)")
     }
   }
-}
-
-public struct SweepStoreError: Error, CustomStringConvertible {
-  public var path: String
-  public var problem: String
-  public var description: String { "\(path): \(problem)" }
 }

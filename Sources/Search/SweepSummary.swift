@@ -1,3 +1,4 @@
+import Files
 import Foundation
 
 /// One configuration of a sweep with its repeats: what the top-k table shows.
@@ -41,7 +42,7 @@ public struct SweepSummary: Sendable {
   public var final: TrialRecord?
 
   public init(store: SweepStore) throws {
-    guard let header = try store.header() else { throw SweepStoreError(path: store.path, problem: "the sweep has no header row") }
+    guard let header = try store.header() else { throw FileError(.malformed, path: store.path, problem: "the sweep has no header row") }
     self.header = header
     rounds = try store.rounds()
     trials = try store.trials()

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -32,46 +33,49 @@ public enum Checkpoint {
       "local_samples": state.localSamplesPerRank.map(String.init).joined(separator: ","), "metrics": metrics,
     ]
     do {
-      try SafeTensors.write(tensors, dtype: T.self == Float.self ? "F32" : "F64", metadata: metadata, to: temporary)
+      do { try SafeTensors.write(tensors, dtype: T.self == Float.self ? "F32" : "F64", metadata: metadata, to: temporary) } catch {
+        let reason = (error as? FileError)?.problem ?? describeIOError(error)
+        throw FileError(.unwritable, path: final, problem: "cannot write the checkpoint (\(reason)); the previous checkpoint, if any, is intact")
+      }
       try sync(temporary)
-      guard rename(temporary, final) == 0 else { throw CheckpointError(path: final, problem: "cannot rename \(temporary) into place: \(String(cString: strerror(errno)))") }
+      guard rename(temporary, final) == 0 else {
+        throw FileError(.unwritable, path: final, problem: "cannot rename \(temporary) into place: \(String(cString: strerror(errno)))")
+      }
       try sync(directory)
     } catch {
       unlink(temporary)
-      if let error = error as? CheckpointError { throw error }
-      let reason = (error as? SafeTensorsError)?.problem ?? describeIOError(error)
-      throw CheckpointError(path: final, problem: "cannot write the checkpoint (\(reason)); the previous checkpoint, if any, is intact")
+      throw error
     }
   }
 
   static func sync(_ path: String) throws {
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw CheckpointError(path: path, problem: "cannot open to sync: \(String(cString: strerror(errno)))") }
+    guard fd >= 0 else { throw FileError(.unwritable, path: path, problem: "cannot open to sync: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    guard fsync(fd) == 0 else { throw CheckpointError(path: path, problem: "fsync failed: \(String(cString: strerror(errno)))") }
+    guard fsync(fd) == 0 else { throw FileError(.unwritable, path: path, problem: "fsync failed: \(String(cString: strerror(errno)))") }
   }
 
   public static func read<T: Real>(from directory: String, as: T.Type) throws -> Trainer<T>.State {
     let file = path(in: directory)
     guard FileManager.default.fileExists(atPath: file) else {
-      throw CheckpointError(path: file, problem: "no checkpoint here; the run wrote none yet (--checkpoint-every) or DIR is not a run directory")
+      throw FileError(.missing, path: file, problem: "no checkpoint here; the run wrote none yet (--checkpoint-every) or DIR is not a run directory")
     }
     let (tensors, metadata) = try SafeTensors.read(file)
     guard metadata["format"] == "dptrain-checkpoint", let step = metadata["step"].flatMap(Int.init),
       let ranks = metadata["ranks"].flatMap(Int.init), ranks >= 1,
       let parameters = tensors["parameters"], let velocity = tensors["velocity"], parameters.values.count == velocity.values.count
-    else { throw CheckpointError(path: file, problem: "not a dptrain checkpoint (format, step, ranks, parameters or velocity missing)") }
+    else { throw FileError(.malformed, path: file, problem: "not a dptrain checkpoint (format, step, ranks, parameters or velocity missing)") }
     let samples = (metadata["local_samples"] ?? "").split(separator: ",").compactMap { Int($0) }
     var states: [[T]] = []
     for r in 0..<ranks {
-      guard let s = tensors["state.rank\(r)"] else { throw CheckpointError(path: file, problem: "state.rank\(r) missing for \(ranks) ranks") }
+      guard let s = tensors["state.rank\(r)"] else { throw FileError(.malformed, path: file, problem: "state.rank\(r) missing for \(ranks) ranks") }
       states.append(s.values.map { T($0) })
     }
     let rows: [CodableRow]
     do { rows = try JSONDecoder().decode([CodableRow].self, from: Data((metadata["metrics"] ?? "[]").utf8)) } catch {
-      throw CheckpointError(path: file, problem: "metrics metadata unreadable: \(error)")
+      throw FileError(.malformed, path: file, problem: "metrics metadata unreadable: \(error)")
     }
-    guard samples.count == ranks else { throw CheckpointError(path: file, problem: "local_samples has \(samples.count) entries for \(ranks) ranks") }
+    guard samples.count == ranks else { throw FileError(.malformed, path: file, problem: "local_samples has \(samples.count) entries for \(ranks) ranks") }
     return Trainer<T>.State(
       step: step, parameters: parameters.values.map { T($0) }, velocity: velocity.values.map { T($0) }, statePerRank: states,
       localSamplesPerRank: samples, metrics: rows.map(\.row))
@@ -91,10 +95,4 @@ struct CodableRow: Codable {
       epoch: d[0] ?? 0, step: Int(values[1]) ?? 0, eta: d[2] ?? 0,
       train: SplitMetrics(loss: d[4] ?? .nan, cost: d[3] ?? .nan, accuracy: d[5] ?? .nan), validation: validation)
   }
-}
-
-public struct CheckpointError: Error, CustomStringConvertible {
-  public var path: String
-  public var problem: String
-  public var description: String { "\(path): \(problem)" }
 }

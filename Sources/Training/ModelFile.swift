@@ -1,4 +1,5 @@
 import Datasets
+import Files
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -44,7 +45,7 @@ public enum ModelFile {
   /// Loads a model; `loss` overrides the file's (the SVM and softmax nets share parameters).
   public static func load<T: Real>(_ path: String, as: T.Type, loss: LossFunction? = nil) throws -> (model: MLP<T>, normalization: FeatureNormalization) {
     let (tensors, metadata) = try SafeTensors.read(path)
-    func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(path: path, problem: problem) }
+    func fail(_ problem: String) -> FileError { FileError(.malformed, path: path, problem: problem) }
     var widths: [Int] = []
     var l = 1
     while let w = tensors["layer\(l).weight"] {

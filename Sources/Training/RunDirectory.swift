@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -17,14 +18,14 @@ public final class RunDirectory {
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-      throw RunDirectoryError(path: path, problem: "cannot create the output directory (\(describeIOError(error))); pass a writable --out DIR")
+      throw FileError(.unwritable, path: path, problem: "cannot create the output directory (\(describeIOError(error))); pass a writable --out DIR")
     }
     if rows == nil { try Self.writeJSON(configuration, to: "\(path)/config.json") }
     let metricsPath = "\(path)/metrics.csv"
     let text = ([MetricsRow.csvHeader] + (rows ?? []).map(\.csvLine)).joined(separator: "\n") + "\n"
     guard FileManager.default.createFile(atPath: metricsPath, contents: Data(text.utf8)),
       let handle = FileHandle(forWritingAtPath: metricsPath)
-    else { throw RunDirectoryError(path: metricsPath, problem: "cannot create the metrics file; pass a writable --out DIR") }
+    else { throw FileError(.unwritable, path: metricsPath, problem: "cannot create the metrics file; pass a writable --out DIR") }
     handle.seekToEndOfFile()
     metricsHandle = handle
   }
@@ -48,15 +49,9 @@ public final class RunDirectory {
     do {
       try encoder.encode(value).write(to: URL(fileURLWithPath: file), options: .atomic)
     } catch {
-      throw RunDirectoryError(path: file, problem: "cannot write (\(describeIOError(error)))")
+      throw FileError(.unwritable, path: file, problem: "cannot write (\(describeIOError(error)))")
     }
   }
-}
-
-public struct RunDirectoryError: Error, CustomStringConvertible {
-  public var path: String
-  public var problem: String
-  public var description: String { "\(path): \(problem)" }
 }
 
 /// `summary.json`.

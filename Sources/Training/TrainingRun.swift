@@ -1,5 +1,6 @@
 import Datasets
 import Distributed
+import Files
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -59,7 +60,7 @@ public final class TrainingRun<T: Real> {
     }
     if continuing != .never && communicator.size > 1 { found = try communicator.broadcast(found, root: 0) }
     if continuing == .required && found == 0, let checkpointDirectory {
-      throw CheckpointError(path: Checkpoint.path(in: checkpointDirectory), problem: "no checkpoint here; nothing to continue")
+      throw FileError(.missing, path: Checkpoint.path(in: checkpointDirectory), problem: "no checkpoint here; nothing to continue")
     }
     let restored = found == 1 ? try Self.share(isRoot ? Checkpoint.read(from: checkpointDirectory!, as: T.self) : nil, communicator) : nil
     var model = MLP<T>(architecture: architecture)
@@ -110,8 +111,11 @@ public final class TrainingRun<T: Real> {
       // A run directory that holds its own checkpoint can continue once there is room.
       let resumable = checkpointDirectory == directory.path && FileManager.default.fileExists(atPath: Checkpoint.path(in: directory.path))
       let hint = resumable ? "; the last checkpoint is intact: make room and continue with dptrain train --resume \(directory.path)" : ""
-      if let error = error as? SafeTensorsError { throw RunDirectoryError(path: error.path, problem: error.problem + hint) }
-      throw RunDirectoryError(path: directory.modelPath, problem: describeIOError(error) + hint)
+      if var error = error as? FileError {
+        error.problem += hint
+        throw error
+      }
+      throw FileError(.unwritable, path: directory.modelPath, problem: describeIOError(error) + hint)
     }
     let ranks = communicator.size
     try directory.writeSummary(RunSummary(

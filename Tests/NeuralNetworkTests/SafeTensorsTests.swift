@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import NeuralNetwork
 import Testing
@@ -77,11 +78,13 @@ struct SafeTensorsTests {
 
   struct Corruption: Sendable, CustomTestStringConvertible {
     var testDescription: String
+    /// A file that is not there cannot be read; every other corruption is malformed.
+    var kind: FileError.Kind = .malformed
     var make: @Sendable () throws -> String
   }
 
   static let corruptions: [Corruption] = [
-    Corruption(testDescription: "missing file") { temporaryPath("absent.safetensors") },
+    Corruption(testDescription: "missing file", kind: .unreadable) { temporaryPath("absent.safetensors") },
     Corruption(testDescription: "shorter than the header length field") {
       let p = temporaryPath("short.safetensors")
       FileManager.default.createFile(atPath: p, contents: Data([1, 0, 0]))
@@ -119,11 +122,12 @@ struct SafeTensorsTests {
     },
   ]
 
-  @Test("corrupted files throw SafeTensorsError naming the path", arguments: corruptions)
+  @Test("corrupted files throw FileError naming the path and the kind of failure", arguments: corruptions)
   func corrupted(_ c: Corruption) throws {
     let path = try c.make()
-    let error = #expect(throws: SafeTensorsError.self) { try SafeTensors.read(path) }
+    let error = #expect(throws: FileError.self) { try SafeTensors.read(path) }
     if let error {
+      #expect(error.kind == c.kind)
       #expect(error.path == path)
       #expect(error.description.contains(path), "\(error.description)")
       #expect(!error.problem.isEmpty)

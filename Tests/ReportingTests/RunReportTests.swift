@@ -1,5 +1,6 @@
 import Datasets
 import Distributed
+import Files
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -45,7 +46,7 @@ final class ReportScanner: NSObject, XMLParserDelegate {
     let scanner = ReportScanner()
     let parser = XMLParser(data: Data(html.utf8))
     parser.delegate = scanner
-    guard parser.parse() else { throw ReportError(path: "report", problem: "not well formed: \(parser.parserError.map { "\($0)" } ?? "?")") }
+    guard parser.parse() else { throw FileError(.malformed, path: "report", problem: "not well formed: \(parser.parserError.map { "\($0)" } ?? "?")") }
     return scanner
   }
 }
@@ -135,6 +136,7 @@ struct RunReportTests {
       _ = try RunReport(directory: "/nonexistent-run")
       Issue.record("expected an error")
     } catch {
+      #expect((error as? FileError)?.kind == .unreadable, "\(type(of: error)): \(error)")
       #expect("\(error)".contains("/nonexistent-run/config.json"))
     }
   }

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import GRDB
 @testable import Search
@@ -127,6 +128,7 @@ struct SweepStoreTests {
       _ = try SweepStore(directory: dir, create: false)
       Issue.record("expected an error")
     } catch {
+      #expect((error as? FileError)?.kind == .missing, "\(type(of: error)): \(error)")
       #expect("\(error)".contains(dir) && "\(error)".contains("no sweep database"))
     }
   }
