@@ -91,20 +91,17 @@ public final class TrialRunner {
   }
 
   func trial<T: Real>(_: T.Type, work: TrialWork, data: DatasetSplits, poll: (() throws -> Void)?) throws -> TrialReport {
-    var configuration = work.configuration
+    let configuration = work.configuration
     if let threads = configuration.blasThreads { BLAS.setThreads(threads) }
     let kernel: GEMMKernel
     do { kernel = try GEMM.select(T.self, request: configuration.gemm).kernel } catch let error as GEMMSelectionError {
       return .failed(error.description)
     }
-    configuration.ranks = group.size
-    configuration.gemm = GEMMRequest(kernel.backend)
-    configuration.blasThreads = BLAS.threads
-    configuration.gemmKernel = kernel
     // The trial's own checkpoints: an interrupted sweep's trial continues from its last one.
     let checkpoints = (sweepDirectory as NSString).appendingPathComponent("checkpoints/trial-\(work.id)")
     let run = try TrainingRun<T>(
-      configuration: configuration, data: data, communicator: group, checkpointDirectory: checkpoints, continuing: .ifPresent)
+      configuration: configuration, data: data, communicator: group, kernel: kernel, checkpointDirectory: checkpoints,
+      continuing: .ifPresent)
     run.onCheckpointFailure = { [warn] error, _ in warn("warning: trial #\(work.id): \(error)") }
     run.trainer.stopRequested = stopRequested
     let observer = PollingObserver(poll: poll)
@@ -126,7 +123,7 @@ public final class TrialRunner {
     if work.isFinal && group.rank == 0 {
       let directory = try RunDirectory(path: (sweepDirectory as NSString).appendingPathComponent("final"), configuration: run.configuration)
       for row in result.metrics { try directory.append(row) }
-      let test = try run.finish(result, in: directory, kernel: kernel)
+      let test = try run.finish(result, in: directory)
       report.testAccuracy = test.accuracy
       report.testLoss = test.loss
     }

@@ -40,14 +40,23 @@ public final class TrainingRun<T: Real> {
     case required
   }
 
-  /// A run of `configuration` on `data` (resolved for it here), whose checkpoints rank 0 writes
-  /// into `checkpointDirectory`. Continuing from a checkpoint is a collective: rank 0 reads it
-  /// and every rank receives it.
+  /// What computed the products (recorded in the configuration and the summary).
+  public let kernel: GEMMKernel
+
+  /// A run of `configuration` on `data` (resolved for it here, with the ranks, BLAS threads and
+  /// GEMM `kernel` of this process recorded), whose checkpoints rank 0 writes into
+  /// `checkpointDirectory`. Continuing from a checkpoint is a collective: rank 0 reads it and
+  /// every rank receives it.
   public init(
-    configuration: TrainingConfiguration, data: DatasetSplits, communicator: any Communicator,
+    configuration given: TrainingConfiguration, data: DatasetSplits, communicator: any Communicator, kernel: GEMMKernel,
     checkpointDirectory: String?, continuing: Continuation = .never
   ) throws {
-    let configuration = try configuration.resolved(for: data)
+    var configuration = try given.resolved(for: data)
+    configuration.ranks = communicator.size
+    configuration.blasThreads = BLAS.threads
+    configuration.gemm = GEMMRequest(kernel.backend)
+    configuration.gemmKernel = kernel
+    self.kernel = kernel
     guard let architecture = configuration.architecture.resolved else { preconditionFailure("resolved without a network") }
     self.configuration = configuration
     self.data = data
@@ -103,7 +112,7 @@ public final class TrainingRun<T: Real> {
   /// Rank 0, after a finished run: evaluates the test set, saves the model into `directory`
   /// and writes its `summary.json`; returns the test metrics.
   @discardableResult
-  public func finish(_ result: TrainingResult, in directory: RunDirectory, kernel: GEMMKernel?) throws -> SplitMetrics {
+  public func finish(_ result: TrainingResult, in directory: RunDirectory) throws -> SplitMetrics {
     let test = try trainer.evaluate(data.test)
     do {
       try ModelFile.save(trainer.model, normalization: normalization, imageShape: data.train.shape, to: directory.modelPath)
@@ -128,7 +137,7 @@ public final class TrainingRun<T: Real> {
 
   /// Rank 0, after a divergence at `step`: `summary.json` says so (the metrics so far are in
   /// metrics.csv).
-  public func writeDiverged(step: Int, in directory: RunDirectory, kernel: GEMMKernel?) throws {
+  public func writeDiverged(step: Int, in directory: RunDirectory) throws {
     try directory.writeSummary(RunSummary(
       status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last,
       epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch), steps: trainer.step, ranks: communicator.size, trainSeconds: 0,

@@ -109,18 +109,10 @@ struct Sweep: ParsableCommand {
     }
 
     let output = Console(progress: .plain, logFormat: logFormat, quiet: quiet)
-    let store = try SweepStore(directory: out, create: !resume)
-    if resume {
-      guard let header = try store.header() else { throw CommandError("\(store.path): the sweep has no header row; start a new sweep") }
-      guard header.spec == parsed else {
-        throw CommandError("\(spec) is not the spec \(out) was started with (\(header.specFile)); resume with that spec, or start a new sweep in another --out")
-      }
-      let requeued = try store.resume(ranks: world.size, ranksPerTrial: ranksPerTrial)
-      output.info("resuming \(out): \(requeued) interrupted trial(s) queued again")
-    } else {
-      let text = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
-      try store.writeHeader(spec: parsed, specFile: spec, specText: text, ranks: world.size, ranksPerTrial: ranksPerTrial)
-    }
+    let text = resume ? "" : (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
+    let (store, requeued) = try SweepStore.session(
+      directory: out, spec: parsed, specFile: spec, specText: text, resume: resume, ranks: world.size, ranksPerTrial: ranksPerTrial)
+    if let requeued { output.info("resuming \(out): \(requeued) interrupted trial(s) queued again") }
     let scheduler = try SweepScheduler(
       spec: parsed, store: store, blasThreads: BLAS.threads, gemm: gemmOptions.request == .auto ? nil : gemmOptions.gemm)
     let console = SweepConsole(spec: parsed, console: output)

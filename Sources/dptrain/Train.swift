@@ -129,11 +129,6 @@ struct Train: ParsableCommand {
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     let kernel = try gemmOptions.select(T.self, request: resuming ? resumeRequest(given, printing: isRoot) : given.gemm, printing: isRoot)
     let data = try prefetched.value()
-    var configuration = given
-    configuration.ranks = communicator.size
-    configuration.blasThreads = BLAS.threads
-    configuration.gemm = GEMMRequest(kernel.backend)
-    configuration.gemmKernel = kernel
     let outPath = resume ?? out ?? "runs/" + {
       let f = DateFormatter()
       f.dateFormat = "yyyyMMdd-HHmmss"
@@ -142,12 +137,12 @@ struct Train: ParsableCommand {
     // Rank 0 alone reads the checkpoint and writes the run directory; the others train silently.
     let run = try usage {
       try TrainingRun<T>(
-        configuration: configuration, data: data, communicator: communicator, checkpointDirectory: outPath,
+        configuration: given, data: data, communicator: communicator, kernel: kernel, checkpointDirectory: outPath,
         continuing: resuming ? .required : .never)
     }
     let trainer = run.trainer
     let checkpoint = run.restored
-    configuration = run.configuration
+    let configuration = run.configuration
     let architecture = configuration.architecture.resolved!
     let directory = isRoot ? try RunDirectory(path: outPath, configuration: configuration, resumingWith: checkpoint?.metrics) : nil
     trainer.stopRequested = { dptrain_stop_signal() != 0 }
@@ -185,7 +180,7 @@ struct Train: ParsableCommand {
         console.event("interrupted", ["step": step, "checkpoint": Checkpoint.path(in: directory.path)], important: true)
       }
       if case .diverged(let step, _) = error, let directory {
-        try run.writeDiverged(step: step, in: directory, kernel: kernel)
+        try run.writeDiverged(step: step, in: directory)
         printError("error: \(error) (metrics so far in \(outPath)/metrics.csv)")
         let path = noReport ? nil : try? Report.write(runDirectory: outPath)
         if let path { printError("report: \(path)") }
@@ -198,7 +193,7 @@ struct Train: ParsableCommand {
       let histograms = try trainer.weightGradients().map { Histogram(name: $0.name, values: $0.values) }
       try RunDirectory.writeJSON(histograms, to: (outPath as NSString).appendingPathComponent(ReportFiles.gradients))
     }
-    let test = try run.finish(result, in: directory, kernel: kernel)
+    let test = try run.finish(result, in: directory)
     let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
     let report = noReport ? nil : try Report.write(runDirectory: outPath)
     if console.mode == .json {
