@@ -8,7 +8,7 @@ let package = Package(
   name: "dptrain",
   platforms: [.macOS(.v14)],
   products: [
-    .executable(name: "dptrain", targets: ["dptrain"]),
+    .executable(name: "dptrain", targets: ["dptrain"])
   ],
   traits: [
     // Open MPI bridge. Disable with `--disable-default-traits` on machines without Open MPI;
@@ -118,11 +118,14 @@ let package = Package(
     .testTarget(
       name: "SearchTests",
       dependencies: [
-        "Search", "Training", "Files", "Datasets", "Distributed", "LinearAlgebra", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+        "Search", "Training", "Files", "Datasets", "Distributed", "LinearAlgebra", "TestSupport",
+        .product(name: "GRDB", package: "GRDB.swift"),
       ]),
     .testTarget(
       name: "ReportingTests",
-      dependencies: ["Reporting", "Search", "Training", "NeuralNetwork", "Files", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport"]),
+      dependencies: [
+        "Reporting", "Search", "Training", "NeuralNetwork", "Files", "Datasets", "Distributed", "LinearAlgebra", "CZlib", "TestSupport",
+      ]),
     .testTarget(
       name: "TrainingTests",
       dependencies: ["Training", "NeuralNetwork", "Datasets", "Distributed", "LinearAlgebra", "TestSupport"]),

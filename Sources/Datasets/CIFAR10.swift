@@ -71,12 +71,14 @@ public enum CIFAR10 {
       guard size <= DatasetLimits.maximumBytes else {
         throw DatasetError(
           .tooLarge, path: path,
-          "file size \(size) bytes is over the limit of \(DatasetLimits.maximumBytes) bytes (2 GiB); expected a CIFAR-10 batch of 10000 records (30730000 bytes)")
+          "file size \(size) bytes is over the limit of \(DatasetLimits.maximumBytes) bytes (2 GiB); expected a CIFAR-10 batch of 10000 records (30730000 bytes)"
+        )
       }
       guard size % recordBytes == 0 else {
         throw DatasetError(
           .badSize, path: path,
-          "file size \(size) bytes is not a multiple of the \(recordBytes)-byte record (1 label + 3072 pixels): \(size / recordBytes) whole records and \(size % recordBytes) bytes left over")
+          "file size \(size) bytes is not a multiple of the \(recordBytes)-byte record (1 label + 3072 pixels): \(size / recordBytes) whole records and \(size % recordBytes) bytes left over"
+        )
       }
       return size / recordBytes
     }

@@ -49,9 +49,9 @@ public struct DatasetError: Error, CustomStringConvertible, Sendable, Equatable 
   /// `"<path>: <message>"`, `"invalid <option>: <message>"`, or both.
   public var description: String {
     switch (path, option) {
-    case let (path?, option?): return "invalid \(option): \(path): \(message)"
-    case let (path?, nil): return "\(path): \(message)"
-    case let (nil, option?): return "invalid \(option): \(message)"
+    case (let path?, let option?): return "invalid \(option): \(path): \(message)"
+    case (let path?, nil): return "\(path): \(message)"
+    case (nil, let option?): return "invalid \(option): \(message)"
     case (nil, nil): return message
     }
   }

@@ -8,7 +8,9 @@ import CZlib
 
 /// What `stat` says about a path.
 enum FileKind {
-  case missing, directory, regular(size: Int), other
+  case missing, directory
+  case regular(size: Int)
+  case other
 }
 
 func fileKind(_ path: String) -> FileKind {

@@ -104,7 +104,8 @@ public enum IDX {
     guard got == 4 else {
       throw DatasetError(
         .truncated, path: r.path,
-        "truncated IDX header: expected \(headerBytes) \(r.byteWord) (magic \(hex(expectedMagic)) + \(dimensions) dimension(s)), got \(got)")
+        "truncated IDX header: expected \(headerBytes) \(r.byteWord) (magic \(hex(expectedMagic)) + \(dimensions) dimension(s)), got \(got)"
+      )
     }
     let magic = bigEndian(magicBytes, 0)
     if magicBytes[0] != 0 || magicBytes[1] != 0 || magicBytes[2] != 0x08 {
@@ -138,7 +139,8 @@ public enum IDX {
     guard extra == 0 else {
       throw DatasetError(
         .trailingBytes, path: r.path,
-        "\(extra) trailing \(extra == 1 ? "byte" : "bytes") after the expected \(headerBytes + expected) \(r.byteWord) (\(what)); expected the file to end there")
+        "\(extra) trailing \(extra == 1 ? "byte" : "bytes") after the expected \(headerBytes + expected) \(r.byteWord) (\(what)); expected the file to end there"
+      )
     }
   }
 

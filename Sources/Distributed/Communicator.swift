@@ -1,3 +1,4 @@
+import Foundation
 import LinearAlgebra
 
 /// The collectives training needs, after Horovod's controller and MPI: every rank calls the
@@ -73,7 +74,8 @@ extension Communicator {
 
   public static func segment(count: Int, rank r: Int, size: Int) -> Range<Int> {
     let blocks = (count + 15) / 16
-    let base = blocks / size, extra = blocks % size
+    let base = blocks / size
+    let extra = blocks % size
     let lower = min(count, 16 * (r * base + min(r, extra)))
     let upper = min(count, 16 * ((r + 1) * base + min(r + 1, extra)))
     return lower..<upper
@@ -140,5 +142,3 @@ public final class SingleProcessCommunicator: MessagePassing {
     exit(code)
   }
 }
-
-import Foundation

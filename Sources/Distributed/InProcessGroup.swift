@@ -79,7 +79,11 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
     var values: [Result<R, any Error>?]
     let lock = NSLock()
     init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: Result<R, any Error>) { lock.lock(); values[i] = v; lock.unlock() }
+    func set(_ i: Int, _ v: Result<R, any Error>) {
+      lock.lock()
+      values[i] = v
+      lock.unlock()
+    }
   }
 
   struct GroupFailure: Error, CustomStringConvertible { var description: String }
@@ -93,7 +97,9 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
 
   /// Every rank deposits `pointer`; the last to arrive runs `combine` over all deposits (in rank
   /// order); then every rank runs `finish` and leaves. Two phases, so buffers stay valid.
-  private func collective(_ pointer: UnsafeMutableRawPointer?, bytes: Int, combine: ([UnsafeMutableRawPointer?]) -> Void, finish: () -> Void) throws {
+  private func collective(
+    _ pointer: UnsafeMutableRawPointer?, bytes: Int, combine: ([UnsafeMutableRawPointer?]) -> Void, finish: () -> Void
+  ) throws {
     let s = shared
     s.condition.lock()
     defer { s.condition.unlock() }
@@ -130,17 +136,19 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
     let n = buffer.count
     var total = [T](repeating: 0, count: n)
     try total.withUnsafeMutableBufferPointer { t in
-      try collective(UnsafeMutableRawPointer(buffer.baseAddress), bytes: n * MemoryLayout<T>.stride, combine: { all in
-        guard n > 0 else { return }
-        // Rank order: ((b0 + b1) + b2) + ...
-        let first = all[0]!.assumingMemoryBound(to: T.self)
-        for i in 0..<n { t[i] = first[i] }
-        for r in 1..<all.count {
-          let b = all[r]!.assumingMemoryBound(to: T.self)
-          for i in 0..<n { t[i] += b[i] }
-        }
-        for r in 0..<all.count { all[r]!.assumingMemoryBound(to: T.self).update(from: t.baseAddress!, count: n) }
-      }, finish: {})
+      try collective(
+        UnsafeMutableRawPointer(buffer.baseAddress), bytes: n * MemoryLayout<T>.stride,
+        combine: { all in
+          guard n > 0 else { return }
+          // Rank order: ((b0 + b1) + b2) + ...
+          let first = all[0]!.assumingMemoryBound(to: T.self)
+          for i in 0..<n { t[i] = first[i] }
+          for r in 1..<all.count {
+            let b = all[r]!.assumingMemoryBound(to: T.self)
+            for i in 0..<n { t[i] += b[i] }
+          }
+          for r in 0..<all.count { all[r]!.assumingMemoryBound(to: T.self).update(from: t.baseAddress!, count: n) }
+        }, finish: {})
     }
   }
 
@@ -151,9 +159,11 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
   public func reductionPeers<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> [UnsafePointer<T>]? {
     guard sharesMemory, buffer.count > 0 else { return nil }
     var peers: [UnsafePointer<T>] = []
-    try collective(UnsafeMutableRawPointer(buffer.baseAddress), bytes: buffer.count * MemoryLayout<T>.stride, combine: { _ in }, finish: {
-      peers = shared.buffers.map { UnsafePointer($0!.assumingMemoryBound(to: T.self)) }
-    })
+    try collective(
+      UnsafeMutableRawPointer(buffer.baseAddress), bytes: buffer.count * MemoryLayout<T>.stride, combine: { _ in },
+      finish: {
+        peers = shared.buffers.map { UnsafePointer($0!.assumingMemoryBound(to: T.self)) }
+      })
     return peers
   }
 
@@ -164,17 +174,19 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
 
   public func allGather<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
     let n = buffer.count
-    try collective(UnsafeMutableRawPointer(buffer.baseAddress), bytes: n * MemoryLayout<T>.stride, combine: { all in
-      guard n > 0 else { return }
-      for owner in 0..<all.count {
-        let part = Self.segment(count: n, rank: owner, size: all.count)
-        guard !part.isEmpty else { continue }
-        let source = all[owner]!.assumingMemoryBound(to: T.self) + part.lowerBound
-        for r in 0..<all.count where r != owner {
-          (all[r]!.assumingMemoryBound(to: T.self) + part.lowerBound).update(from: source, count: part.count)
+    try collective(
+      UnsafeMutableRawPointer(buffer.baseAddress), bytes: n * MemoryLayout<T>.stride,
+      combine: { all in
+        guard n > 0 else { return }
+        for owner in 0..<all.count {
+          let part = Self.segment(count: n, rank: owner, size: all.count)
+          guard !part.isEmpty else { continue }
+          let source = all[owner]!.assumingMemoryBound(to: T.self) + part.lowerBound
+          for r in 0..<all.count where r != owner {
+            (all[r]!.assumingMemoryBound(to: T.self) + part.lowerBound).update(from: source, count: part.count)
+          }
         }
-      }
-    }, finish: {})
+      }, finish: {})
   }
 
   public func broadcast<T: Real>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int) throws {
@@ -183,10 +195,12 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
 
   public func broadcastBytes(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
     precondition(root >= 0 && root < size, "broadcast root \(root) outside 0..<\(size)")
-    try collective(bytes.baseAddress, bytes: bytes.count, combine: { all in
-      guard bytes.count > 0 else { return }
-      for r in 0..<all.count where r != root { all[r]!.copyMemory(from: all[root]!, byteCount: bytes.count) }
-    }, finish: {})
+    try collective(
+      bytes.baseAddress, bytes: bytes.count,
+      combine: { all in
+        guard bytes.count > 0 else { return }
+        for r in 0..<all.count where r != root { all[r]!.copyMemory(from: all[root]!, byteCount: bytes.count) }
+      }, finish: {})
   }
 
   public func barrier() throws {
@@ -200,20 +214,23 @@ public final class InProcessGroup: MessagePassing, SharedMemoryReduction, @unche
     s.condition.lock()
     s.splitRequests[rank] = (color, key)
     s.condition.unlock()
-    try collective(nil, bytes: 0, combine: { _ in
-      var result: [Int: (group: Shared, rankOf: [Int: Int])] = [:]
-      for c in Set(s.splitRequests.map(\.color)) {
-        let members = (0..<s.size).filter { s.splitRequests[$0].color == c }
-          .sorted { (s.splitRequests[$0].key, $0) < (s.splitRequests[$1].key, $1) }
-        var rankOf: [Int: Int] = [:]
-        for (i, m) in members.enumerated() { rankOf[m] = i }
-        result[c] = (Shared(size: members.count), rankOf)
-      }
-      s.splitResult = result
-    }, finish: {
-      let entry = s.splitResult[color]!
-      mine = InProcessGroup(rank: entry.rankOf[rank]!, shared: entry.group)
-    })
+    try collective(
+      nil, bytes: 0,
+      combine: { _ in
+        var result: [Int: (group: Shared, rankOf: [Int: Int])] = [:]
+        for c in Set(s.splitRequests.map(\.color)) {
+          let members = (0..<s.size).filter { s.splitRequests[$0].color == c }
+            .sorted { (s.splitRequests[$0].key, $0) < (s.splitRequests[$1].key, $1) }
+          var rankOf: [Int: Int] = [:]
+          for (i, m) in members.enumerated() { rankOf[m] = i }
+          result[c] = (Shared(size: members.count), rankOf)
+        }
+        s.splitResult = result
+      },
+      finish: {
+        let entry = s.splitResult[color]!
+        mine = InProcessGroup(rank: entry.rankOf[rank]!, shared: entry.group)
+      })
     return mine!
   }
 

@@ -1,7 +1,8 @@
+import Foundation
+
 #if MPI
   import CMPI
 #endif
-import Foundation
 
 /// Whether this build links Open MPI (the package trait `MPI`, on by default).
 public enum MPIBuild {

@@ -164,9 +164,11 @@
     /// `MPI_Send` of bytes (eager for small messages: returns at once; larger ones return when
     /// the receiver has matched them).
     public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
-      precondition(destination >= 0 && destination < size && destination != rank, "send to rank \(destination) from rank \(rank) of \(size)")
+      precondition(
+        destination >= 0 && destination < size && destination != rank, "send to rank \(destination) from rank \(rank) of \(size)")
       guard bytes.count <= Int(Int32.max) else {
-        throw MPIError(code: -1, function: "MPI_Send", message: "message of \(bytes.count) bytes exceeds MPI's count limit", rank: MPIProcess.worldRank)
+        throw MPIError(
+          code: -1, function: "MPI_Send", message: "message of \(bytes.count) bytes exceeds MPI's count limit", rank: MPIProcess.worldRank)
       }
       try bytes.withUnsafeBytes { raw in
         try check(MPI_Send(raw.baseAddress, Int32(raw.count), cmpi_byte(), Int32(destination), Int32(tag), comm), "MPI_Send")

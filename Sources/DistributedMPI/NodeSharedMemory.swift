@@ -217,7 +217,8 @@
       slot.update(from: base, count: n)
       try slotWindow!.synchronize()
       guard !mine.isEmpty else { return }
-      Self.sum(set.map { UnsafePointer($0.assumingMemoryBound(to: T.self) + mine.lowerBound) }, into: base + mine.lowerBound, count: mine.count)
+      Self.sum(
+        set.map { UnsafePointer($0.assumingMemoryBound(to: T.self) + mine.lowerBound) }, into: base + mine.lowerBound, count: mine.count)
     }
 
     /// Every rank publishes its segment, then copies the others'.
@@ -228,7 +229,8 @@
       (set[localRank].assumingMemoryBound(to: T.self) + mine.lowerBound).update(from: base + mine.lowerBound, count: mine.count)
       try slotWindow!.synchronize()
       for r in 0..<localSize where r != localRank && !segments[r].isEmpty {
-        (base + segments[r].lowerBound).update(from: set[r].assumingMemoryBound(to: T.self) + segments[r].lowerBound, count: segments[r].count)
+        (base + segments[r].lowerBound).update(
+          from: set[r].assumingMemoryBound(to: T.self) + segments[r].lowerBound, count: segments[r].count)
       }
     }
 

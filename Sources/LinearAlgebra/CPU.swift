@@ -2,9 +2,15 @@ import CKernels
 
 /// An instruction-set feature a program can use on this CPU (cpuid, and enabled by the OS).
 public enum CPUFeature: String, CaseIterable, Sendable, Codable, Comparable {
-  case sse2, sse3, ssse3, sse41 = "sse4.1", sse42 = "sse4.2", avx, fma, avx2
-  case avx512f, avx512dq, avx512cd, avx512bw, avx512vl, avx512vnni = "avx512_vnni", avx512bf16 = "avx512_bf16"
-  case avx512fp16 = "avx512_fp16", amx
+  case sse2, sse3, ssse3
+  case sse41 = "sse4.1"
+  case sse42 = "sse4.2"
+  case avx, fma, avx2
+  case avx512f, avx512dq, avx512cd, avx512bw, avx512vl
+  case avx512vnni = "avx512_vnni"
+  case avx512bf16 = "avx512_bf16"
+  case avx512fp16 = "avx512_fp16"
+  case amx
 
   var bit: UInt64 {
     switch self {

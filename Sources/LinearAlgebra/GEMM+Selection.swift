@@ -32,10 +32,14 @@ extension GEMM {
       return .openblas
     case .onednn:
       guard T.self == Float.self else {
-        throw GEMMSelectionError(description: "--gemm onednn: oneDNN has no double-precision GEMM; use --gemm auto or openblas with --precision double")
+        throw GEMMSelectionError(
+          description: "--gemm onednn: oneDNN has no double-precision GEMM; use --gemm auto or openblas with --precision double")
       }
       guard GEMMBackend.onednn.isBuiltIn else {
-        throw GEMMSelectionError(description: "--gemm onednn: this dptrain was built without oneDNN (package trait OneDNN off, or libdnnl-dev missing at build time); use --gemm auto or openblas")
+        throw GEMMSelectionError(
+          description:
+            "--gemm onednn: this dptrain was built without oneDNN (package trait OneDNN off, or libdnnl-dev missing at build time); use --gemm auto or openblas"
+        )
       }
       return .onednn
     }
@@ -62,11 +66,13 @@ extension GEMM {
     let failed = "GEMM self-check: \(kernel(of: wanted)) computed a wrong \(T.dtypeName) product (\(check.detail))"
     let fallback = wanted.other
     guard T.self == Float.self, fallback.isBuiltIn else {
-      throw GEMMSelectionError(description: "\(failed), and no other backend computes \(T.dtypeName) products in this build; not training on a broken kernel")
+      throw GEMMSelectionError(
+        description: "\(failed), and no other backend computes \(T.dtypeName) products in this build; not training on a broken kernel")
     }
     let second = checkedOnce(T.self, backend: fallback, injectedFault: injectedFault)
     guard second.passed else {
-      throw GEMMSelectionError(description: "\(failed); \(kernel(of: fallback)) failed too (\(second.detail)); not training on a broken kernel")
+      throw GEMMSelectionError(
+        description: "\(failed); \(kernel(of: fallback)) failed too (\(second.detail)); not training on a broken kernel")
     }
     return GEMMSelection(kernel: kernel(of: fallback), warnings: ["warning: \(failed); using \(kernel(of: fallback)) instead"])
   }
@@ -137,11 +143,13 @@ extension GEMM {
           let (a, b, c) = (pa.baseAddress!, pb.baseAddress!, pc.baseAddress!)
           if T.self == Float.self {
             sgemm(
-              transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha), a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
+              transA: transA, transB: transB, m: m, n: n, k: k, alpha: Float(alpha),
+              a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self),
               lda: lda, b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), ldb: ldb, beta: Float(beta),
               c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, backend: backend)
           } else {
-            T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            T.gemm(
+              transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
           }
         }
       }
@@ -178,15 +186,18 @@ struct SelfCheckProblem {
     a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in firstError(c, a: a, b: b, unitRoundoff: u) } }
   }
 
-  private func firstError(_ c: [Double], a: UnsafeBufferPointer<Double>, b: UnsafeBufferPointer<Double>, unitRoundoff u: Double) -> String? {
+  private func firstError(_ c: [Double], a: UnsafeBufferPointer<Double>, b: UnsafeBufferPointer<Double>, unitRoundoff u: Double) -> String?
+  {
     for i in 0..<m {
       for j in 0..<ldc {
-        let got = c[i * ldc + j], before = c0[i * ldc + j]
+        let got = c[i * ldc + j]
+        let before = c0[i * ldc + j]
         guard j < n else {
           if !(got == before || (got.isNaN && before.isNaN)) { return "\(m)x\(n)x\(k) wrote C's padding at [\(i), \(j)]" }
           continue
         }
-        var reference = 0.0, magnitude = 0.0
+        var reference = 0.0
+        var magnitude = 0.0
         for p in 0..<k {
           let x = transA ? a[p * lda + i] : a[i * lda + p]
           let y = transB ? b[j * ldb + p] : b[p * ldb + j]
@@ -201,7 +212,8 @@ struct SelfCheckProblem {
         }
         let bound = 2 * Double(k + 2) * u * magnitude
         if !(abs(got - reference) <= bound) {
-          return "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)x\(n)x\(k), alpha \(alpha), beta \(beta): C[\(i), \(j)] = \(got), expected \(reference) within \(bound)"
+          return
+            "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)x\(n)x\(k), alpha \(alpha), beta \(beta): C[\(i), \(j)] = \(got), expected \(reference) within \(bound)"
         }
       }
     }

@@ -109,7 +109,8 @@ public enum GEMM {
     case .onednn:
       #if ONEDNN
         let v = dnnl_version()!.pointee
-        return GEMMKernel(backend: .onednn, library: "oneDNN \(v.major).\(v.minor).\(v.patch)", kernel: oneDNNISAName(dnnl_get_effective_cpu_isa()))
+        return GEMMKernel(
+          backend: .onednn, library: "oneDNN \(v.major).\(v.minor).\(v.patch)", kernel: oneDNNISAName(dnnl_get_effective_cpu_isa()))
       #else
         return GEMMKernel(backend: .onednn, library: "oneDNN", kernel: "not built in")
       #endif
@@ -159,7 +160,10 @@ public enum GEMM {
         let status = dptrain_dnnl_sgemm(
           transA ? 1 : 0, transB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc),
           oneDNNThreads)
-        precondition(status == dnnl_success, "dnnl_sgemm(\(transA ? "T" : "N")\(transB ? "T" : "N"), m \(m), n \(n), k \(k), lda \(lda), ldb \(ldb), ldc \(ldc)) failed with status \(status.rawValue)")
+        precondition(
+          status == dnnl_success,
+          "dnnl_sgemm(\(transA ? "T" : "N")\(transB ? "T" : "N"), m \(m), n \(n), k \(k), lda \(lda), ldb \(ldb), ldc \(ldc)) failed with status \(status.rawValue)"
+        )
       #else
         preconditionFailure("oneDNN is not built into this dptrain")
       #endif

@@ -22,8 +22,10 @@ extension OpenBLAS {
   /// are OpenBLAS 0.3.x's `openblas_get_corename()` values for x86-64 DYNAMIC_ARCH builds.
   static let coreLevels: [String: Int] = {
     var levels: [String: Int] = [:]
-    for name in ["Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn", "Dunnington", "Nehalem",
-                 "Athlon", "Opteron", "Opteron_SSE3", "Barcelona", "Nano", "Bobcat", "Generic"] { levels[name.lowercased()] = 0 }
+    for name in [
+      "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn", "Dunnington", "Nehalem",
+      "Athlon", "Opteron", "Opteron_SSE3", "Barcelona", "Nano", "Bobcat", "Generic",
+    ] { levels[name.lowercased()] = 0 }
     for name in ["Sandybridge", "Bulldozer", "Piledriver", "Steamroller"] { levels[name.lowercased()] = 1 }
     for name in ["Haswell", "Zen", "Excavator"] { levels[name.lowercased()] = 2 }
     for name in ["SkylakeX", "Cooperlake", "SapphireRapids"] { levels[name.lowercased()] = 3 }
@@ -54,7 +56,8 @@ extension OpenBLAS {
   public static func decide(cpu: CPUInfo, detectedCore: String, userCoreType: String?) -> OpenBLASCoreDecision {
     if let user = userCoreType, !user.isEmpty { return .respectUser(user) }
     guard let level = coreLevels[detectedCore.lowercased()] else { return .unknownCore(detectedCore) }
-    guard let best = bestCore(features: cpu.features, isAMD: cpu.isAMD), let bestLevel = coreLevels[best.lowercased()], bestLevel > level else {
+    guard let best = bestCore(features: cpu.features, isAMD: cpu.isAMD), let bestLevel = coreLevels[best.lowercased()], bestLevel > level
+    else {
       return .keep
     }
     return .reexecute(core: best, detected: detectedCore)

@@ -53,9 +53,11 @@ where RawSignificand: FixedWidthInteger {
   /// `s[j] (+)= sum_i x[i, j]` over a row-major `[rows, cols]` matrix.
   static func columnSums(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>, accumulate: Bool)
   /// `s[j] (+)= sum_i (x[i, j] - c[j])^2`.
-  static func columnCenteredSquares(_ x: UnsafePointer<Self>, center c: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>, accumulate: Bool)
+  static func columnCenteredSquares(
+    _ x: UnsafePointer<Self>, center c: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>, accumulate: Bool)
   /// `s[j] (+)= sum_i x[i, j] * y[i, j]`.
-  static func columnDots(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>, accumulate: Bool)
+  static func columnDots(
+    _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>, accumulate: Bool)
   /// Sum of squares of `n` elements, accumulated in Double.
   static func sumOfSquares(_ x: UnsafePointer<Self>, count: Int) -> Double
   /// `y += alpha * x`.
@@ -82,12 +84,14 @@ where RawSignificand: FixedWidthInteger {
   /// the number of rows whose arg-max equals the label. `gradient` may be nil (evaluation).
   static func softmaxCrossEntropy(
     logits: UnsafePointer<Self>, labels: UnsafePointer<Int32>, rows: Int, classes: Int,
-    gradient: UnsafeMutablePointer<Self>?) -> (lossSum: Double, correct: Int)
+    gradient: UnsafeMutablePointer<Self>?
+  ) -> (lossSum: Double, correct: Int)
   /// Multiclass hinge loss, margin 1: `l = sum_{j != y} max(0, s_j - s_y + 1)`; gradient of the
   /// sum of losses, arg-max accuracy as above.
   static func multiclassHinge(
     scores: UnsafePointer<Self>, labels: UnsafePointer<Int32>, rows: Int, classes: Int,
-    gradient: UnsafeMutablePointer<Self>?) -> (lossSum: Double, correct: Int)
+    gradient: UnsafeMutablePointer<Self>?
+  ) -> (lossSum: Double, correct: Int)
 
   /// Momentum SGD over one parameter slot, in the course's form, with the gradient given as a
   /// SUM over `batchCount` samples and the L2 penalty's gradient `2 * lambda * theta` folded in:
@@ -146,27 +150,55 @@ extension Float: Real {
   @inline(__always) public static func log(_ x: Float) -> Float { _logf(x) }
   @inline(__always) public static func squareRoot(_ x: Float) -> Float { x.squareRoot() }
 
-  public static func broadcastRows(_ v: UnsafePointer<Float>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Float>) { dp_broadcast_rows_f32(v, rows, cols, y) }
+  public static func broadcastRows(_ v: UnsafePointer<Float>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Float>) {
+    dp_broadcast_rows_f32(v, rows, cols, y)
+  }
   public static func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { dp_relu_f32(x, count) }
-  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Float>, output a: UnsafePointer<Float>, count: Int) { dp_relu_backward_f32(g, a, count) }
-  public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { dp_column_sums_f32(x, rows, cols, s, accumulate ? 1 : 0) }
-  public static func columnCenteredSquares(_ x: UnsafePointer<Float>, center c: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { dp_column_centered_squares_f32(x, c, rows, cols, s, accumulate ? 1 : 0) }
-  public static func columnDots(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) { dp_column_dots_f32(x, y, rows, cols, s, accumulate ? 1 : 0) }
+  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Float>, output a: UnsafePointer<Float>, count: Int) {
+    dp_relu_backward_f32(g, a, count)
+  }
+  public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    dp_column_sums_f32(x, rows, cols, s, accumulate ? 1 : 0)
+  }
+  public static func columnCenteredSquares(
+    _ x: UnsafePointer<Float>, center c: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool
+  ) { dp_column_centered_squares_f32(x, c, rows, cols, s, accumulate ? 1 : 0) }
+  public static func columnDots(
+    _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Float>, accumulate: Bool
+  ) { dp_column_dots_f32(x, y, rows, cols, s, accumulate ? 1 : 0) }
   public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double { return dp_sum_of_squares_f32(x, count) }
-  public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { dp_axpy_f32(alpha, x, y, count) }
+  public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    dp_axpy_f32(alpha, x, y, count)
+  }
   public static func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int) { dp_scale_f32(x, alpha, count) }
-  public static func batchNormApply(_ x: UnsafePointer<Float>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, xhat: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>) { dp_batchnorm_apply_f32(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
-  public static func batchNormBackwardInPlace(_ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>, rows: Int, cols: Int, gamma: UnsafePointer<Float>, invStd: UnsafePointer<Float>, sumDy: UnsafePointer<Float>, sumDyXhat: UnsafePointer<Float>, count: Int) { dp_batchnorm_backward_f32(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
-  public static func softmaxCrossEntropy(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
-  public static func multiclassHinge(scores: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
-  public static func momentumStep(theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSum: UnsafePointer<Float>, count: Int, inverseBatch: Float, decay: Float, eta: Float, rho: Float) { dp_momentum_step_f32(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
+  public static func batchNormApply(
+    _ x: UnsafePointer<Float>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+    beta: UnsafePointer<Float>, xhat: UnsafeMutablePointer<Float>?, y: UnsafeMutablePointer<Float>
+  ) { dp_batchnorm_apply_f32(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
+  public static func batchNormBackwardInPlace(
+    _ dy: UnsafeMutablePointer<Float>, xhat: UnsafePointer<Float>, rows: Int, cols: Int, gamma: UnsafePointer<Float>,
+    invStd: UnsafePointer<Float>, sumDy: UnsafePointer<Float>, sumDyXhat: UnsafePointer<Float>, count: Int
+  ) { dp_batchnorm_backward_f32(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
+  public static func softmaxCrossEntropy(
+    logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?
+  ) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
+  public static func multiclassHinge(
+    scores: UnsafePointer<Float>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Float>?
+  ) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
+  public static func momentumStep(
+    theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSum: UnsafePointer<Float>, count: Int,
+    inverseBatch: Float, decay: Float, eta: Float, rho: Float
+  ) { dp_momentum_step_f32(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
   public static func momentumStep(
     theta: UnsafeMutablePointer<Float>, velocity: UnsafeMutablePointer<Float>, gradientSums: UnsafePointer<UnsafePointer<Float>?>,
     operands: Int, count: Int, inverseBatch: Float, decay: Float, eta: Float, rho: Float
   ) {
     dp_momentum_step_summing_f32(theta, velocity, gradientSums, Int32(operands), count, inverseBatch, decay, eta, rho)
   }
-  public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) { dp_gather_normalized_f32(pixels, indices, rows, cols, mean, invStd, y) }
+  public static func gatherNormalized(
+    pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Float>,
+    invStd: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>
+  ) { dp_gather_normalized_f32(pixels, indices, rows, cols, mean, invStd, y) }
 }
 
 extension Double: Real {
@@ -189,27 +221,56 @@ extension Double: Real {
   @inline(__always) public static func log(_ x: Double) -> Double { _log(x) }
   @inline(__always) public static func squareRoot(_ x: Double) -> Double { x.squareRoot() }
 
-  public static func broadcastRows(_ v: UnsafePointer<Double>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Double>) { dp_broadcast_rows_f64(v, rows, cols, y) }
+  public static func broadcastRows(_ v: UnsafePointer<Double>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Double>) {
+    dp_broadcast_rows_f64(v, rows, cols, y)
+  }
   public static func reluInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) { dp_relu_f64(x, count) }
-  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Double>, output a: UnsafePointer<Double>, count: Int) { dp_relu_backward_f64(g, a, count) }
-  public static func columnSums(_ x: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { dp_column_sums_f64(x, rows, cols, s, accumulate ? 1 : 0) }
-  public static func columnCenteredSquares(_ x: UnsafePointer<Double>, center c: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { dp_column_centered_squares_f64(x, c, rows, cols, s, accumulate ? 1 : 0) }
-  public static func columnDots(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) { dp_column_dots_f64(x, y, rows, cols, s, accumulate ? 1 : 0) }
+  public static func reluBackwardInPlace(_ g: UnsafeMutablePointer<Double>, output a: UnsafePointer<Double>, count: Int) {
+    dp_relu_backward_f64(g, a, count)
+  }
+  public static func columnSums(_ x: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool) {
+    dp_column_sums_f64(x, rows, cols, s, accumulate ? 1 : 0)
+  }
+  public static func columnCenteredSquares(
+    _ x: UnsafePointer<Double>, center c: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>,
+    accumulate: Bool
+  ) { dp_column_centered_squares_f64(x, c, rows, cols, s, accumulate ? 1 : 0) }
+  public static func columnDots(
+    _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Double>, accumulate: Bool
+  ) { dp_column_dots_f64(x, y, rows, cols, s, accumulate ? 1 : 0) }
   public static func sumOfSquares(_ x: UnsafePointer<Double>, count: Int) -> Double { return dp_sum_of_squares_f64(x, count) }
-  public static func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count: Int) { dp_axpy_f64(alpha, x, y, count) }
+  public static func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count: Int) {
+    dp_axpy_f64(alpha, x, y, count)
+  }
   public static func scale(_ x: UnsafeMutablePointer<Double>, by alpha: Double, count: Int) { dp_scale_f64(x, alpha, count) }
-  public static func batchNormApply(_ x: UnsafePointer<Double>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, gamma: UnsafePointer<Double>, beta: UnsafePointer<Double>, xhat: UnsafeMutablePointer<Double>?, y: UnsafeMutablePointer<Double>) { dp_batchnorm_apply_f64(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
-  public static func batchNormBackwardInPlace(_ dy: UnsafeMutablePointer<Double>, xhat: UnsafePointer<Double>, rows: Int, cols: Int, gamma: UnsafePointer<Double>, invStd: UnsafePointer<Double>, sumDy: UnsafePointer<Double>, sumDyXhat: UnsafePointer<Double>, count: Int) { dp_batchnorm_backward_f64(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
-  public static func softmaxCrossEntropy(logits: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
-  public static func multiclassHinge(scores: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
-  public static func momentumStep(theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSum: UnsafePointer<Double>, count: Int, inverseBatch: Double, decay: Double, eta: Double, rho: Double) { dp_momentum_step_f64(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
+  public static func batchNormApply(
+    _ x: UnsafePointer<Double>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>,
+    gamma: UnsafePointer<Double>, beta: UnsafePointer<Double>, xhat: UnsafeMutablePointer<Double>?, y: UnsafeMutablePointer<Double>
+  ) { dp_batchnorm_apply_f64(x, rows, cols, mean, invStd, gamma, beta, xhat, y) }
+  public static func batchNormBackwardInPlace(
+    _ dy: UnsafeMutablePointer<Double>, xhat: UnsafePointer<Double>, rows: Int, cols: Int, gamma: UnsafePointer<Double>,
+    invStd: UnsafePointer<Double>, sumDy: UnsafePointer<Double>, sumDyXhat: UnsafePointer<Double>, count: Int
+  ) { dp_batchnorm_backward_f64(dy, xhat, rows, cols, gamma, invStd, sumDy, sumDyXhat, count) }
+  public static func softmaxCrossEntropy(
+    logits: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?
+  ) -> (lossSum: Double, correct: Int) { Kernels.softmaxCrossEntropy(logits, labels, rows, classes, gradient) }
+  public static func multiclassHinge(
+    scores: UnsafePointer<Double>, labels: UnsafePointer<Int32>, rows: Int, classes: Int, gradient: UnsafeMutablePointer<Double>?
+  ) -> (lossSum: Double, correct: Int) { Kernels.multiclassHinge(scores, labels, rows, classes, gradient) }
+  public static func momentumStep(
+    theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSum: UnsafePointer<Double>, count: Int,
+    inverseBatch: Double, decay: Double, eta: Double, rho: Double
+  ) { dp_momentum_step_f64(theta, velocity, gradientSum, count, inverseBatch, decay, eta, rho) }
   public static func momentumStep(
     theta: UnsafeMutablePointer<Double>, velocity: UnsafeMutablePointer<Double>, gradientSums: UnsafePointer<UnsafePointer<Double>?>,
     operands: Int, count: Int, inverseBatch: Double, decay: Double, eta: Double, rho: Double
   ) {
     dp_momentum_step_summing_f64(theta, velocity, gradientSums, Int32(operands), count, inverseBatch, decay, eta, rho)
   }
-  public static func gatherNormalized(pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Double>, invStd: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>) { dp_gather_normalized_f64(pixels, indices, rows, cols, mean, invStd, y) }
+  public static func gatherNormalized(
+    pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int>, rows: Int, cols: Int, mean: UnsafePointer<Double>,
+    invStd: UnsafePointer<Double>, into y: UnsafeMutablePointer<Double>
+  ) { dp_gather_normalized_f64(pixels, indices, rows, cols, mean, invStd, y) }
 }
 
 @inline(__always) private func _expf(_ x: Float) -> Float { expf(x) }
@@ -233,7 +294,8 @@ extension Array where Element: Real {
   public static func zeros(_ count: Int) -> [Element] {
     [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
       if count > 0 {
-        UnsafeMutableRawPointer(buffer.baseAddress!).initializeMemory(as: UInt8.self, repeating: 0, count: count * MemoryLayout<Element>.stride)
+        UnsafeMutableRawPointer(buffer.baseAddress!).initializeMemory(
+          as: UInt8.self, repeating: 0, count: count * MemoryLayout<Element>.stride)
       }
       initialized = count
     }

@@ -59,7 +59,10 @@ public struct Architecture: Codable, Sendable, Equatable {
 
   public static let defaultBatchNormEpsilon = 1e-5
 
-  public init(inputSize: Int, hidden: [Int], classes: Int, batchNorm: Bool = false, loss: LossFunction = .crossEntropy, batchNormEpsilon: Double = Architecture.defaultBatchNormEpsilon) {
+  public init(
+    inputSize: Int, hidden: [Int], classes: Int, batchNorm: Bool = false, loss: LossFunction = .crossEntropy,
+    batchNormEpsilon: Double = Architecture.defaultBatchNormEpsilon
+  ) {
     precondition(inputSize > 0 && classes > 1 && hidden.allSatisfy { $0 > 0 }, "invalid architecture \(inputSize) \(hidden) \(classes)")
     self.inputSize = inputSize
     self.hidden = hidden

@@ -110,7 +110,8 @@ public struct GradientCheck {
       (0..<rows).map { i in
         let s = UnsafePointer(cache.scores.pointer + i * c)
         switch model.architecture.loss {
-        case .crossEntropy: return Double.softmaxCrossEntropy(logits: s, labels: y.baseAddress! + i, rows: 1, classes: c, gradient: nil).lossSum
+        case .crossEntropy:
+          return Double.softmaxCrossEntropy(logits: s, labels: y.baseAddress! + i, rows: 1, classes: c, gradient: nil).lossSum
         case .svm: return Double.multiclassHinge(scores: s, labels: y.baseAddress! + i, rows: 1, classes: c, gradient: nil).lossSum
         }
       }
@@ -154,7 +155,9 @@ public struct GradientCheck {
   /// finite difference as subtracting two whole costs, without cancelling two sums of
   /// magnitude ~n * 2.3 and ~lambda * sum ||W||^2 against each other, which would add rounding
   /// noise of ~1e-11 per unit of h^-1 to every numerical gradient.
-  public mutating func run(method: DifferenceMethod, h: Double, selection: [String: [Int]], eps: Double = GradientCheck.defaultRelativeErrorFloor) throws -> [GradientCheckEntry] {
+  public mutating func run(
+    method: DifferenceMethod, h: Double, selection: [String: [Int]], eps: Double = GradientCheck.defaultRelativeErrorFloor
+  ) throws -> [GradientCheckEntry] {
     let cache = ForwardCache<Double>(architecture: model.architecture, capacity: max(rows, 1))
     let analytic = try analyticGradient(cache: cache)
     let base = method == .forward ? try sampleLosses(cache: cache) : []
@@ -163,7 +166,8 @@ public struct GradientCheck {
       let indices = selection[slot.name] ?? []
       var errors: [Double] = []
       errors.reserveCapacity(indices.count)
-      var maxAbsolute = 0.0, maxAnalytic = 0.0
+      var maxAbsolute = 0.0
+      var maxAnalytic = 0.0
       var worst = (index: -1, relative: -1.0, a: 0.0, n: 0.0)
       for i in indices {
         let saved = model.parameters[i]
@@ -191,10 +195,11 @@ public struct GradientCheck {
       }
       let mean = errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
       let variance = errors.isEmpty ? 0 : errors.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(errors.count)
-      entries.append(GradientCheckEntry(
-        name: slot.name, checked: indices.count, total: slot.count, maxRelative: errors.max() ?? 0,
-        meanRelative: mean, varianceRelative: variance, maxAbsolute: maxAbsolute, maxAnalytic: maxAnalytic,
-        worstIndex: worst.index, worstAnalytic: worst.a, worstNumerical: worst.n))
+      entries.append(
+        GradientCheckEntry(
+          name: slot.name, checked: indices.count, total: slot.count, maxRelative: errors.max() ?? 0,
+          meanRelative: mean, varianceRelative: variance, maxAbsolute: maxAbsolute, maxAnalytic: maxAnalytic,
+          worstIndex: worst.index, worstAnalytic: worst.a, worstNumerical: worst.n))
     }
     return entries
   }

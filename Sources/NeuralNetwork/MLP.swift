@@ -103,19 +103,24 @@ public struct MLP<T: Real> {
         if isOutput || !bn {
           T.broadcastRows(p + layer.bias, rows: rows, cols: n, into: out)
           if rows > 0 {
-            T.gemm(transA: false, transB: true, m: rows, n: n, k: layer.fanIn, alpha: 1, a: input, lda: layer.fanIn,
-                   b: p + layer.weight, ldb: layer.fanIn, beta: 1, c: out, ldc: n)
+            T.gemm(
+              transA: false, transB: true, m: rows, n: n, k: layer.fanIn, alpha: 1, a: input, lda: layer.fanIn,
+              b: p + layer.weight, ldb: layer.fanIn, beta: 1, c: out, ldc: n)
           }
         } else {
           // z = a W^T without the bias (it cancels in training mode; see the type's comment).
           if rows > 0 {
-            T.gemm(transA: false, transB: true, m: rows, n: n, k: layer.fanIn, alpha: 1, a: input, lda: layer.fanIn,
-                   b: p + layer.weight, ldb: layer.fanIn, beta: 0, c: out, ldc: n)
+            T.gemm(
+              transA: false, transB: true, m: rows, n: n, k: layer.fanIn, alpha: 1, a: input, lda: layer.fanIn,
+              b: p + layer.weight, ldb: layer.fanIn, beta: 0, c: out, ldc: n)
           }
-          let gamma = p + layer.gamma!, beta = p + layer.beta!
+          let gamma = p + layer.gamma!
+          let beta = p + layer.beta!
           switch mode {
           case .training:
-            let mean = cache.mean[index].pointer, variance = cache.variance[index].pointer, invStd = cache.invStd[index].pointer
+            let mean = cache.mean[index].pointer
+            let variance = cache.variance[index].pointer
+            let invStd = cache.invStd[index].pointer
             let inverseCount = 1 / T(batch.globalCount)
             // Two passes (mean, then centered squares) rather than E[z^2] - E[z]^2: no cancellation.
             T.columnSums(out, rows: rows, cols: n, into: mean, accumulate: false)
@@ -125,13 +130,16 @@ public struct MLP<T: Real> {
             try batch.reduce(cache.variance[index].buffer)
             T.scale(variance, by: inverseCount, count: n)
             for j in 0..<n { invStd[j] = 1 / T.squareRoot(variance[j] + eps) }
-            T.batchNormApply(out, rows: rows, cols: n, mean: mean, invStd: invStd, gamma: gamma, beta: beta,
-                             xhat: cache.xhat[index].pointer, y: out)
+            T.batchNormApply(
+              out, rows: rows, cols: n, mean: mean, invStd: invStd, gamma: gamma, beta: beta,
+              xhat: cache.xhat[index].pointer, y: out)
           case .inference:
             // (z + b - running_mean) / sqrt(running_var + eps)
-            let center = cache.sums.pointer, invStd = cache.sums.pointer + n
+            let center = cache.sums.pointer
+            let invStd = cache.sums.pointer + n
             state.withUnsafeBufferPointer { sb in
-              let rm = sb.baseAddress! + layer.runningMean!, rv = sb.baseAddress! + layer.runningVariance!
+              let rm = sb.baseAddress! + layer.runningMean!
+              let rv = sb.baseAddress! + layer.runningVariance!
               for j in 0..<n {
                 center[j] = rm[j] - p[layer.bias + j]
                 invStd[j] = 1 / T.squareRoot(rv[j] + eps)
@@ -151,7 +159,8 @@ public struct MLP<T: Real> {
   public mutating func updateRunningStatistics(from cache: ForwardCache<T>, alpha: T) {
     guard architecture.batchNorm else { return }
     for (index, layer) in layers.dropLast().enumerated() {
-      let mean = cache.mean[index].pointer, variance = cache.variance[index].pointer
+      let mean = cache.mean[index].pointer
+      let variance = cache.variance[index].pointer
       for j in 0..<layer.fanOut {
         let bias = parameters[layer.bias + j]
         state[layer.runningMean! + j] = alpha * state[layer.runningMean! + j] + (1 - alpha) * (mean[j] + bias)
@@ -189,7 +198,9 @@ public struct MLP<T: Real> {
   /// ReLU passes `g` where its output is positive. BatchNorm, from the global sums
   /// `S1 = sum dy`, `S2 = sum dy * xhat` over the `N` samples of the global batch:
   ///     dgamma = S2,   dbeta = S1,   dz = gamma / sqrt(var + eps) * (dy - S1/N - xhat * S2/N)
-  public func backward(_ x: UnsafePointer<T>, cache: ForwardCache<T>, batch: BatchContext, gradients: UnsafeMutablePointer<T>, accumulate: Bool) throws {
+  public func backward(
+    _ x: UnsafePointer<T>, cache: ForwardCache<T>, batch: BatchContext, gradients: UnsafeMutablePointer<T>, accumulate: Bool
+  ) throws {
     let rows = cache.rows
     let beta: T = accumulate ? 1 : 0
     var g = cache.gradientA.pointer
@@ -204,12 +215,14 @@ public struct MLP<T: Real> {
         if !isOutput {
           T.reluBackwardInPlace(g, output: cache.activations[index].pointer, count: rows * n)
           if architecture.batchNorm {
-            let s1 = cache.sums.pointer, s2 = cache.sums.pointer + n
+            let s1 = cache.sums.pointer
+            let s2 = cache.sums.pointer + n
             let xhat = cache.xhat[index].pointer
             T.columnSums(g, rows: rows, cols: n, into: s1, accumulate: false)
             T.columnDots(g, xhat, rows: rows, cols: n, into: s2, accumulate: false)
             // Local sums are this replica's share of dgamma/dbeta (summed later with the others).
-            let dGamma = gradients + layer.gamma!, dBeta = gradients + layer.beta!
+            let dGamma = gradients + layer.gamma!
+            let dBeta = gradients + layer.beta!
             if accumulate {
               T.axpy(1, s2, dGamma, count: n)
               T.axpy(1, s1, dBeta, count: n)
@@ -218,8 +231,9 @@ public struct MLP<T: Real> {
               dBeta.update(from: s1, count: n)
             }
             try batch.reduce(UnsafeMutableBufferPointer(start: cache.sums.pointer, count: 2 * n))
-            T.batchNormBackwardInPlace(g, xhat: xhat, rows: rows, cols: n, gamma: p + layer.gamma!,
-                                       invStd: cache.invStd[index].pointer, sumDy: s1, sumDyXhat: s2, count: batch.globalCount)
+            T.batchNormBackwardInPlace(
+              g, xhat: xhat, rows: rows, cols: n, gamma: p + layer.gamma!,
+              invStd: cache.invStd[index].pointer, sumDy: s1, sumDyXhat: s2, count: batch.globalCount)
             if !accumulate { (gradients + layer.bias).update(repeating: 0, count: n) }
           } else {
             T.columnSums(g, rows: rows, cols: n, into: gradients + layer.bias, accumulate: accumulate)
@@ -229,15 +243,17 @@ public struct MLP<T: Real> {
         }
         let dW = gradients + layer.weight
         if rows > 0 {
-          T.gemm(transA: true, transB: false, m: n, n: layer.fanIn, k: rows, alpha: 1, a: g, lda: n,
-                 b: input, ldb: layer.fanIn, beta: beta, c: dW, ldc: layer.fanIn)
+          T.gemm(
+            transA: true, transB: false, m: n, n: layer.fanIn, k: rows, alpha: 1, a: g, lda: n,
+            b: input, ldb: layer.fanIn, beta: beta, c: dW, ldc: layer.fanIn)
         } else if !accumulate {
           dW.update(repeating: 0, count: n * layer.fanIn)
         }
         if index > 0 {
           if rows > 0 {
-            T.gemm(transA: false, transB: false, m: rows, n: layer.fanIn, k: n, alpha: 1, a: g, lda: n,
-                   b: p + layer.weight, ldb: layer.fanIn, beta: 0, c: spare, ldc: layer.fanIn)
+            T.gemm(
+              transA: false, transB: false, m: rows, n: layer.fanIn, k: n, alpha: 1, a: g, lda: n,
+              b: p + layer.weight, ldb: layer.fanIn, beta: 0, c: spare, ldc: layer.fanIn)
           }
           swap(&g, &spare)
         }

@@ -1,6 +1,8 @@
 /// What a slot of the flat parameter buffer holds; decides the L2 penalty (weights only).
 public enum ParameterKind: String, Codable, Sendable {
-  case weight, bias, gamma, beta, runningMean = "running_mean", runningVariance = "running_var"
+  case weight, bias, gamma, beta
+  case runningMean = "running_mean"
+  case runningVariance = "running_var"
 }
 
 /// One named tensor inside a flat buffer: `buffer[offset ..< offset + count]`, row-major `shape`.

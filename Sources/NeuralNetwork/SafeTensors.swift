@@ -87,9 +87,12 @@ public enum SafeTensors {
         let r = acc.0.multipliedReportingOverflow(by: d)
         return (r.partialValue, acc.1 || r.overflow)
       }
-      let begin = offsets[0], end = offsets[1]
+      let begin = offsets[0]
+      let end = offsets[1]
       guard !overflow, begin >= 0, end >= begin, end - begin == count * width, body + end <= data.count else {
-        throw fail("tensor '\(name)': data_offsets \(offsets) do not match shape \(shape) x \(width) bytes within the file's \(data.count - body) data bytes")
+        throw fail(
+          "tensor '\(name)': data_offsets \(offsets) do not match shape \(shape) x \(width) bytes within the file's \(data.count - body) data bytes"
+        )
       }
       var values = [Double](repeating: 0, count: count)
       data.withUnsafeBytes { raw in

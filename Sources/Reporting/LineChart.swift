@@ -28,7 +28,8 @@ public struct Series: Sendable, Equatable {
     var kept: [(x: Double, y: Double)] = []
     kept.reserveCapacity(limit)
     for b in 0..<buckets {
-      let lo = b * points.count / buckets, hi = (b + 1) * points.count / buckets
+      let lo = b * points.count / buckets
+      let hi = (b + 1) * points.count / buckets
       guard lo < hi else { continue }
       let run = points[lo..<hi]
       let minI = run.indices.min { run[$0].y < run[$1].y }!
@@ -75,25 +76,32 @@ public struct LineChart: Sendable {
   public func svg() -> String {
     let m = Self.margin
     let drawn = series.map { $0.thinned(to: maxPoints) }
-    let xs = drawn.flatMap { $0.points.map(\.x) }, ys = drawn.flatMap { $0.points.map(\.y) }
-    let x = xDomain.map { Scale(kind: .linear, domain: $0, range: m.left...(width - m.right)) }
+    let xs = drawn.flatMap { $0.points.map(\.x) }
+    let ys = drawn.flatMap { $0.points.map(\.y) }
+    let x =
+      xDomain.map { Scale(kind: .linear, domain: $0, range: m.left...(width - m.right)) }
       ?? Scale.fitting(xs, kind: .linear, range: m.left...(width - m.right))
-    let y = yDomain.map { Scale(kind: yScale, domain: $0, range: m.top...(height - m.bottom), flipped: true) }
+    let y =
+      yDomain.map { Scale(kind: yScale, domain: $0, range: m.top...(height - m.bottom), flipped: true) }
       ?? Scale.fitting(ys, kind: yScale, range: m.top...(height - m.bottom), flipped: true)
     var out = Markup.chartOpening(
-      id: id, title: title, series: drawn.count, points: drawn.map { String($0.points.count) }.joined(separator: ","), width: width, height: height, titleX: m.left)
+      id: id, title: title, series: drawn.count, points: drawn.map { String($0.points.count) }.joined(separator: ","), width: width,
+      height: height, titleX: m.left)
     out += Self.axes(x: x, y: y, width: width, height: height, xLabel: xLabel, yLabel: yLabel)
     let showMarkers = markers ?? (drawn.map(\.points.count).max() ?? 0 <= 40)
     for (i, s) in drawn.enumerated() {
       let color = s.color ?? Palette.color(i)
       let usable = s.points.filter { $0.x.isFinite && $0.y.isFinite && (yScale == .linear || $0.y > 0) }
       let path = usable.map { "\(Markup.n(x($0.x))),\(Markup.n(y($0.y)))" }.joined(separator: " ")
-      out += "<polyline class=\"series\" data-name=\"\(Markup.escape(s.name))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"\(s.dashed ? " stroke-dasharray=\"6 3\"" : "") points=\"\(path)\"/>\n"
+      out +=
+        "<polyline class=\"series\" data-name=\"\(Markup.escape(s.name))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.8\"\(s.dashed ? " stroke-dasharray=\"6 3\"" : "") points=\"\(path)\"/>\n"
       if showMarkers {
         for p in usable { out += "<circle cx=\"\(Markup.n(x(p.x)))\" cy=\"\(Markup.n(y(p.y)))\" r=\"2.5\" fill=\"\(color)\"/>\n" }
       }
     }
-    out += Self.legend(drawn.enumerated().map { ($0.element.name, $0.element.color ?? Palette.color($0.offset), $0.element.dashed) }, right: width - m.right, top: m.top)
+    out += Self.legend(
+      drawn.enumerated().map { ($0.element.name, $0.element.color ?? Palette.color($0.offset), $0.element.dashed) }, right: width - m.right,
+      top: m.top)
     out += "</svg>\n"
     return out
   }
@@ -102,7 +110,8 @@ public struct LineChart: Sendable {
   static func axes(x: Scale, y: Scale, width: Double, height: Double, xLabel: String, yLabel: String) -> String {
     let m = margin
     var out = "<g class=\"axes\" font-size=\"11\" fill=\"#333\">\n"
-    out += "<rect x=\"\(Markup.n(m.left))\" y=\"\(Markup.n(m.top))\" width=\"\(Markup.n(width - m.left - m.right))\" height=\"\(Markup.n(height - m.top - m.bottom))\" fill=\"none\" stroke=\"#999\"/>\n"
+    out +=
+      "<rect x=\"\(Markup.n(m.left))\" y=\"\(Markup.n(m.top))\" width=\"\(Markup.n(width - m.left - m.right))\" height=\"\(Markup.n(height - m.top - m.bottom))\" fill=\"none\" stroke=\"#999\"/>\n"
     for t in x.ticks {
       let px = Markup.n(x(t))
       out += "<line x1=\"\(px)\" y1=\"\(Markup.n(m.top))\" x2=\"\(px)\" y2=\"\(Markup.n(height - m.bottom))\" stroke=\"#eee\"/>"
@@ -113,9 +122,11 @@ public struct LineChart: Sendable {
       out += "<line x1=\"\(Markup.n(m.left))\" y1=\"\(py)\" x2=\"\(Markup.n(width - m.right))\" y2=\"\(py)\" stroke=\"#eee\"/>"
       out += "<text x=\"\(Markup.n(m.left - 5))\" y=\"\(Markup.n(y(t) + 4))\" text-anchor=\"end\" class=\"tick\">\(Ticks.label(t))</text>\n"
     }
-    out += "<text x=\"\(Markup.n((m.left + width - m.right) / 2))\" y=\"\(Markup.n(height - 8))\" text-anchor=\"middle\" class=\"axis-label\">\(Markup.escape(xLabel))</text>\n"
+    out +=
+      "<text x=\"\(Markup.n((m.left + width - m.right) / 2))\" y=\"\(Markup.n(height - 8))\" text-anchor=\"middle\" class=\"axis-label\">\(Markup.escape(xLabel))</text>\n"
     let cy = (m.top + height - m.bottom) / 2
-    out += "<text x=\"14\" y=\"\(Markup.n(cy))\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(Markup.n(cy)))\" class=\"axis-label\">\(Markup.escape(yLabel))</text>\n"
+    out +=
+      "<text x=\"14\" y=\"\(Markup.n(cy))\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(Markup.n(cy)))\" class=\"axis-label\">\(Markup.escape(yLabel))</text>\n"
     out += "</g>\n"
     return out
   }
@@ -124,10 +135,12 @@ public struct LineChart: Sendable {
   static func legend(_ entries: [(name: String, color: String, dashed: Bool)], right: Double, top: Double) -> String {
     guard !entries.isEmpty else { return "" }
     let w = 12 + 7 * Double(entries.map(\.name.count).max() ?? 0) + 30
-    var out = "<g class=\"legend\" font-size=\"11\">\n<rect x=\"\(Markup.n(right - w - 4))\" y=\"\(Markup.n(top + 4))\" width=\"\(Markup.n(w))\" height=\"\(Markup.n(Double(entries.count) * 16 + 6))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n"
+    var out =
+      "<g class=\"legend\" font-size=\"11\">\n<rect x=\"\(Markup.n(right - w - 4))\" y=\"\(Markup.n(top + 4))\" width=\"\(Markup.n(w))\" height=\"\(Markup.n(Double(entries.count) * 16 + 6))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n"
     for (i, e) in entries.enumerated() {
       let yy = top + 16 + Double(i) * 16
-      out += "<line x1=\"\(Markup.n(right - w + 2))\" y1=\"\(Markup.n(yy - 4))\" x2=\"\(Markup.n(right - w + 24))\" y2=\"\(Markup.n(yy - 4))\" stroke=\"\(e.color)\" stroke-width=\"2\"\(e.dashed ? " stroke-dasharray=\"6 3\"" : "")/>"
+      out +=
+        "<line x1=\"\(Markup.n(right - w + 2))\" y1=\"\(Markup.n(yy - 4))\" x2=\"\(Markup.n(right - w + 24))\" y2=\"\(Markup.n(yy - 4))\" stroke=\"\(e.color)\" stroke-width=\"2\"\(e.dashed ? " stroke-dasharray=\"6 3\"" : "")/>"
       out += "<text x=\"\(Markup.n(right - w + 30))\" y=\"\(Markup.n(yy))\">\(Markup.escape(e.name))</text>\n"
     }
     return out + "</g>\n"

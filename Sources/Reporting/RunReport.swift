@@ -24,7 +24,10 @@ public struct GradientCheckRecord: Codable, Sendable {
   public var tolerance: Double
   public var entries: [GradientCheckEntry]
   public var passed: Bool
-  public init(network: String, lambda: Double, samples: Int, method: String, h: Double, eps: Double, tolerance: Double, entries: [GradientCheckEntry], passed: Bool) {
+  public init(
+    network: String, lambda: Double, samples: Int, method: String, h: Double, eps: Double, tolerance: Double, entries: [GradientCheckEntry],
+    passed: Bool
+  ) {
     self.network = network
     self.lambda = lambda
     self.samples = samples
@@ -63,14 +66,20 @@ public struct RunReport {
     configuration = try Self.decode(TrainingConfiguration.self, path("config.json"))
     metrics = try Self.readMetrics(path("metrics.csv"))
     summary = FileManager.default.fileExists(atPath: path("summary.json")) ? try Self.decode(RunSummary.self, path("summary.json")) : nil
-    gradients = FileManager.default.fileExists(atPath: path(ReportFiles.gradients)) ? try Self.decode([Histogram].self, path(ReportFiles.gradients)) : []
-    gradientCheck = FileManager.default.fileExists(atPath: path(ReportFiles.gradientCheck)) ? try Self.decode(GradientCheckRecord.self, path(ReportFiles.gradientCheck)) : nil
+    gradients =
+      FileManager.default.fileExists(atPath: path(ReportFiles.gradients))
+      ? try Self.decode([Histogram].self, path(ReportFiles.gradients)) : []
+    gradientCheck =
+      FileManager.default.fileExists(atPath: path(ReportFiles.gradientCheck))
+      ? try Self.decode(GradientCheckRecord.self, path(ReportFiles.gradientCheck)) : nil
     let model = path("model.safetensors")
     if FileManager.default.fileExists(atPath: model) {
       let file = try SafeTensors.read(model)
       if let w = file.tensors["layer1.weight"], w.shape.count == 2, let shape = file.metadata["image_shape"] {
         let parts = shape.split(separator: ",").map(String.init)
-        if parts.count == 4, let h = Int(parts[0]), let wd = Int(parts[1]), let c = Int(parts[2]), h * wd * c == w.shape[1], c == 1 || c == 3 {
+        if parts.count == 4, let h = Int(parts[0]), let wd = Int(parts[1]), let c = Int(parts[2]), h * wd * c == w.shape[1],
+          c == 1 || c == 3
+        {
           firstLayer = (w.values, w.shape[0], (h, wd, c == 3))
         }
       }
@@ -96,8 +105,11 @@ public struct RunReport {
       guard f.count == 9, let epoch = Double(f[0]), let step = Int(f[1]), let eta = Double(f[2]),
         let tc = Double(f[3]), let tl = Double(f[4]), let ta = Double(f[5])
       else { throw FileError(.malformed, path: path, problem: "line \(i + 1): expected \(MetricsRow.csvHeader)") }
-      let validation = Double(f[6]).flatMap { vc in Double(f[7]).flatMap { vl in Double(f[8]).map { SplitMetrics(loss: vl, cost: vc, accuracy: $0) } } }
-      rows.append(MetricsRow(epoch: epoch, step: step, eta: eta, train: SplitMetrics(loss: tl, cost: tc, accuracy: ta), validation: validation))
+      let validation = Double(f[6]).flatMap { vc in
+        Double(f[7]).flatMap { vl in Double(f[8]).map { SplitMetrics(loss: vl, cost: vc, accuracy: $0) } }
+      }
+      rows.append(
+        MetricsRow(epoch: epoch, step: step, eta: eta, train: SplitMetrics(loss: tl, cost: tc, accuracy: ta), validation: validation))
     }
     return rows
   }
@@ -163,31 +175,46 @@ public struct RunReport {
     let shape = a.resolved?.shapeDescription ?? a.hidden.map(String.init).joined(separator: "-")
     let network = ([shape] + (a.batchNorm ? ["BatchNorm"] : [])).joined(separator: " ")
     var body = "<h1>dptrain run \(Markup.escape(name))</h1>\n"
-    body += "<p class=\"lead\">\(Markup.escape(network)), \(Markup.escape(a.loss.rawValue)), \(Markup.escape(c.schedule.description)), batch \(c.batchSize), lambda \(c.lambda), \(c.ranks ?? 1) rank(s)</p>\n"
+    body +=
+      "<p class=\"lead\">\(Markup.escape(network)), \(Markup.escape(a.loss.rawValue)), \(Markup.escape(c.schedule.description)), batch \(c.batchSize), lambda \(c.lambda), \(c.ranks ?? 1) rank(s)</p>\n"
     body += figures()
     body += "<h2>Learning curves</h2>\n<div class=\"stack\">\n" + learningCharts().joined() + "</div>\n"
     let tiles = weightTiles()
     if !tiles.isEmpty {
       let what = a.hidden.isEmpty ? "one image per class" : "the first \(tiles.count) hidden units"
-      body += "<h2>First-layer weights</h2>\n<p>\(what), each stretched from its own minimum (black) to maximum (white).</p>\n<div class=\"tiles\" data-tiles=\"\(tiles.count)\">\n"
+      body +=
+        "<h2>First-layer weights</h2>\n<p>\(what), each stretched from its own minimum (black) to maximum (white).</p>\n<div class=\"tiles\" data-tiles=\"\(tiles.count)\">\n"
       for (i, t) in tiles.enumerated() {
         let scale = max(2, 96 / max(t.width, 1))
-        body += "<figure><img alt=\"weights of unit \(i + 1)\" width=\"\(t.width * scale)\" height=\"\(t.height * scale)\" src=\"\(PNG.dataURI(t))\"/><figcaption>\(a.hidden.isEmpty ? "class \(i)" : "unit \(i + 1)")</figcaption></figure>\n"
+        body +=
+          "<figure><img alt=\"weights of unit \(i + 1)\" width=\"\(t.width * scale)\" height=\"\(t.height * scale)\" src=\"\(PNG.dataURI(t))\"/><figcaption>\(a.hidden.isEmpty ? "class \(i)" : "unit \(i + 1)")</figcaption></figure>\n"
       }
       body += "</div>\n"
     }
     if !gradients.isEmpty {
-      body += "<h2>Gradients at the end of training</h2>\n<p>The cost's gradient on one batch of \(c.batchSize), per weight matrix (counts on a log axis).</p>\n<div class=\"grid\">\n"
+      body +=
+        "<h2>Gradients at the end of training</h2>\n<p>The cost's gradient on one batch of \(c.batchSize), per weight matrix (counts on a log axis).</p>\n<div class=\"grid\">\n"
       body += gradientCharts().joined() + "</div>\n"
-      body += table(["matrix", "entries", "min", "max", "mean", "std"], gradients.map { h in
-        [h.name, "\(h.count)", String(format: "%.3e", h.min), String(format: "%.3e", h.max), String(format: "%.3e", h.mean), String(format: "%.3e", h.std)]
-      })
+      body += table(
+        ["matrix", "entries", "min", "max", "mean", "std"],
+        gradients.map { h in
+          [
+            h.name, "\(h.count)", String(format: "%.3e", h.min), String(format: "%.3e", h.max), String(format: "%.3e", h.mean),
+            String(format: "%.3e", h.std),
+          ]
+        })
     }
     if let g = gradientCheck {
-      body += "<h2>Gradient check</h2>\n<p>\(Markup.escape(g.network)), lambda \(g.lambda), \(g.samples) samples, \(g.method) differences, h \(g.h), eps \(g.eps): \(g.passed ? "passed" : "FAILED") (tolerance \(g.tolerance)).</p>\n"
-      body += table(["tensor", "checked", "max rel", "mean rel", "var rel", "max |a-n|"], g.entries.map { e in
-        [e.name, "\(e.checked)/\(e.total)", String(format: "%.3e", e.maxRelative), String(format: "%.3e", e.meanRelative), String(format: "%.3e", e.varianceRelative), String(format: "%.3e", e.maxAbsolute)]
-      })
+      body +=
+        "<h2>Gradient check</h2>\n<p>\(Markup.escape(g.network)), lambda \(g.lambda), \(g.samples) samples, \(g.method) differences, h \(g.h), eps \(g.eps): \(g.passed ? "passed" : "FAILED") (tolerance \(g.tolerance)).</p>\n"
+      body += table(
+        ["tensor", "checked", "max rel", "mean rel", "var rel", "max |a-n|"],
+        g.entries.map { e in
+          [
+            e.name, "\(e.checked)/\(e.total)", String(format: "%.3e", e.maxRelative), String(format: "%.3e", e.meanRelative),
+            String(format: "%.3e", e.varianceRelative), String(format: "%.3e", e.maxAbsolute),
+          ]
+        })
     }
     body += timing()
     body += "<h2>Configuration</h2>\n" + table(["setting", "value"], configurationRows())
@@ -203,15 +230,23 @@ public struct RunReport {
       rows.append(["epochs / steps", String(format: "%.2f / %d", s.epochs, s.steps)])
     }
     if let last = metrics.last {
-      rows.append(["final training cost / loss / accuracy", String(format: "%.4f / %.4f / %.4f", last.train.cost, last.train.loss, last.train.accuracy)])
-      if let v = last.validation { rows.append(["final validation cost / loss / accuracy", String(format: "%.4f / %.4f / %.4f", v.cost, v.loss, v.accuracy)]) }
+      rows.append([
+        "final training cost / loss / accuracy",
+        String(format: "%.4f / %.4f / %.4f", last.train.cost, last.train.loss, last.train.accuracy),
+      ])
+      if let v = last.validation {
+        rows.append(["final validation cost / loss / accuracy", String(format: "%.4f / %.4f / %.4f", v.cost, v.loss, v.accuracy)])
+      }
     }
     return rows.isEmpty ? "" : "<h2>Result</h2>\n" + table(["", ""], rows)
   }
 
   func timing() -> String {
     guard let s = summary else { return "" }
-    var rows: [[String]] = [["training time (update steps)", String(format: "%.2f s", s.trainSeconds)], ["samples per second", String(format: "%.0f", s.samplesPerSecond)]]
+    var rows: [[String]] = [
+      ["training time (update steps)", String(format: "%.2f s", s.trainSeconds)],
+      ["samples per second", String(format: "%.0f", s.samplesPerSecond)],
+    ]
     if let gemm = s.gemm ?? configuration.gemmKernel?.description {
       rows.append(["matrix products", "\(gemm), \(configuration.blasThreads ?? 1) thread(s) per rank"])
     }

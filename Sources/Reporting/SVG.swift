@@ -23,7 +23,8 @@ public enum Markup {
   /// The opening of every chart: an `<svg>` element marked `data-chart` (its id), `data-series`
   /// and `data-points` (what was drawn, for tests and scripts), its `<title>`, and the visible
   /// title at (`titleX`, 16). Close it with `</svg>`.
-  static func chartOpening(id: String, title: String, series: Int, points: String, width: Double, height: Double, titleX: Double) -> String {
+  static func chartOpening(id: String, title: String, series: Int, points: String, width: Double, height: Double, titleX: Double) -> String
+  {
     """
     <svg xmlns="http://www.w3.org/2000/svg" class="chart" id="\(escape(id))" data-chart="\(escape(id))" \
     data-series="\(series)" data-points="\(points)" width="\(n(width))" height="\(n(height))" \
@@ -51,7 +52,8 @@ public enum Palette {
   public static func sequential(_ t: Double) -> String {
     let stops: [(Double, Double, Double)] = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
     let x = min(max(t.isFinite ? t : 0, 0), 1) * Double(stops.count - 1)
-    let i = min(Int(x), stops.count - 2), f = x - Double(i)
+    let i = min(Int(x), stops.count - 2)
+    let f = x - Double(i)
     let (a, b) = (stops[i], stops[i + 1])
     func mix(_ p: Double, _ q: Double) -> Int { Int((p + (q - p) * f).rounded()) }
     return String(format: "#%02X%02X%02X", mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))

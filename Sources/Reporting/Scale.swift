@@ -19,18 +19,30 @@ public struct Scale: Sendable, Equatable {
 
   /// A domain covering `values` (finite ones; positive ones for log), padded so that a
   /// constant series still gets a visible span, with "nice" ends for linear scales.
-  public static func fitting(_ values: [Double], kind: Kind, range: ClosedRange<Double>, flipped: Bool = false, includeZero: Bool = false) -> Scale {
+  public static func fitting(_ values: [Double], kind: Kind, range: ClosedRange<Double>, flipped: Bool = false, includeZero: Bool = false)
+    -> Scale
+  {
     let usable = values.filter { $0.isFinite && (kind == .linear || $0 > 0) }
-    var lo = usable.min() ?? (kind == .log ? 0.1 : 0), hi = usable.max() ?? (kind == .log ? 1 : 1)
-    if includeZero && kind == .linear { lo = min(lo, 0); hi = max(hi, 0) }
+    var lo = usable.min() ?? (kind == .log ? 0.1 : 0)
+    var hi = usable.max() ?? (kind == .log ? 1 : 1)
+    if includeZero && kind == .linear {
+      lo = min(lo, 0)
+      hi = max(hi, 0)
+    }
     switch kind {
     case .linear:
-      if hi - lo < 1e-12 * max(1, abs(hi)) { lo -= max(0.5, abs(lo) * 0.1); hi += max(0.5, abs(hi) * 0.1) }
+      if hi - lo < 1e-12 * max(1, abs(hi)) {
+        lo -= max(0.5, abs(lo) * 0.1)
+        hi += max(0.5, abs(hi) * 0.1)
+      }
       let step = Ticks.niceStep((hi - lo) / 5)
       lo = (lo / step).rounded(.down) * step
       hi = (hi / step).rounded(.up) * step
     case .log:
-      if hi / lo < 1.0001 { lo /= 2; hi *= 2 }
+      if hi / lo < 1.0001 {
+        lo /= 2
+        hi *= 2
+      }
       lo = pow(10, log10(lo).rounded(.down))
       hi = pow(10, log10(hi).rounded(.up))
     }
@@ -41,7 +53,8 @@ public struct Scale: Sendable, Equatable {
 
   /// The pixel of `value` (clamped a little outside the range for values off the domain).
   public func callAsFunction(_ value: Double) -> Double {
-    let a = transformed(domain.lowerBound), b = transformed(domain.upperBound)
+    let a = transformed(domain.lowerBound)
+    let b = transformed(domain.upperBound)
     var t = (transformed(value) - a) / (b - a)
     if !t.isFinite { t = 0 }
     t = min(max(t, -0.05), 1.05)
@@ -82,7 +95,8 @@ public enum Ticks {
 
   /// Powers of ten; with fewer than 3 decades, also 2x and 5x.
   public static func log(_ domain: ClosedRange<Double>) -> [Double] {
-    let lo = Int(log10(domain.lowerBound).rounded(.down)), hi = Int(log10(domain.upperBound).rounded(.up))
+    let lo = Int(log10(domain.lowerBound).rounded(.down))
+    let hi = Int(log10(domain.upperBound).rounded(.up))
     let decades = hi - lo
     let stride = max(1, decades / 8)
     var out: [Double] = []

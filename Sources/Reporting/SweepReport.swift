@@ -68,14 +68,17 @@ public struct SweepReport {
     if pair.count == 2 {
       let points = configurations.compactMap { c -> ScatterPoint? in
         guard let x = Self.numeric(c.parameters[pair[0].name]), let y = Self.numeric(c.parameters[pair[1].name]) else { return nil }
-        return ScatterPoint(x: x, y: y, value: c.mean, group: c.round, label: "\(c.roundLabel): \(metric.rawValue) \(c.mean.map { String(format: "%.4f", $0) } ?? c.status)")
+        return ScatterPoint(
+          x: x, y: y, value: c.mean, group: c.round,
+          label: "\(c.roundLabel): \(metric.rawValue) \(c.mean.map { String(format: "%.4f", $0) } ?? c.status)")
       }
-      charts.append(ScatterChart(
-        id: "search-scatter", title: "\(pair[0].name) vs \(pair[1].name), coloured by \(metric.rawValue)",
-        xLabel: pair[0].name + (Self.isLog(pair[0]) ? " (log)" : ""), yLabel: pair[1].name + (Self.isLog(pair[1]) ? " (log)" : ""),
-        xScale: Self.isLog(pair[0]) ? .log : .linear, yScale: Self.isLog(pair[1]) ? .log : .linear,
-        valueLabel: metric.rawValue, groupNames: rounds.map(\.label), points: points
-      ).svg())
+      charts.append(
+        ScatterChart(
+          id: "search-scatter", title: "\(pair[0].name) vs \(pair[1].name), coloured by \(metric.rawValue)",
+          xLabel: pair[0].name + (Self.isLog(pair[0]) ? " (log)" : ""), yLabel: pair[1].name + (Self.isLog(pair[1]) ? " (log)" : ""),
+          xScale: Self.isLog(pair[0]) ? .log : .linear, yScale: Self.isLog(pair[1]) ? .log : .linear,
+          valueLabel: metric.rawValue, groupNames: rounds.map(\.label), points: points
+        ).svg())
     }
     // Parallel coordinates over every searched parameter, then the metric.
     var axes: [ParallelCoordinates.Axis] = spec.parameters.map { p in
@@ -101,7 +104,10 @@ public struct SweepReport {
       return (values, c.mean)
     }
     if !lines.isEmpty {
-      charts.append(ParallelCoordinates(id: "parallel-coordinates", title: "Every finished configuration, coloured by \(metric.rawValue)", axes: axes, lines: lines).svg())
+      charts.append(
+        ParallelCoordinates(
+          id: "parallel-coordinates", title: "Every finished configuration, coloured by \(metric.rawValue)", axes: axes, lines: lines
+        ).svg())
     }
     // Learning curves of the best.
     if !curves.isEmpty {
@@ -119,7 +125,9 @@ public struct SweepReport {
         guard let mean = c.mean, let budget = c.budget else { continue }
         byParameters[SweepSummary.describe(c.parameters, order: spec.parameters.map(\.name)), default: []].append((Double(budget), mean))
       }
-      let series = byParameters.sorted { $0.key < $1.key }.map { Series(name: $0.key, points: $0.value.sorted { $0.x < $1.x }, color: "#4477AA") }
+      let series = byParameters.sorted { $0.key < $1.key }.map {
+        Series(name: $0.key, points: $0.value.sorted { $0.x < $1.x }, color: "#4477AA")
+      }
       var chart = LineChart(
         id: "rungs", title: "Successive halving: \(metric.rawValue) per rung (\(spec.budgetUnit.rawValue))",
         xLabel: spec.budgetUnit.rawValue, yLabel: metric.rawValue, series: series)
@@ -155,7 +163,8 @@ public struct SweepReport {
     let name = (directory as NSString).lastPathComponent
     let counts = summary.counts
     var body = "<h1>dptrain sweep \(Markup.escape(name))</h1>\n"
-    body += "<p class=\"lead\">\(Markup.escape(h.specFile)): \(Markup.escape(Self.describe(h.spec.strategy))), metric \(h.spec.metric.rawValue), \(h.spec.repeats) repeat(s), \(h.ranks) rank(s) in groups of \(h.ranksPerTrial); \(h.status); trials: "
+    body +=
+      "<p class=\"lead\">\(Markup.escape(h.specFile)): \(Markup.escape(Self.describe(h.spec.strategy))), metric \(h.spec.metric.rawValue), \(h.spec.repeats) repeat(s), \(h.ranks) rank(s) in groups of \(h.ranksPerTrial); \(h.status); trials: "
     body += TrialStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ") + "</p>\n"
     body += "<h2>Best configurations</h2>\n<pre>\(Markup.escape(summary.table(top: top)))</pre>\n"
     if let final = summary.final { body += "<p>\(Markup.escape(summary.finalDescription(final)))</p>\n" }
@@ -168,7 +177,8 @@ public struct SweepReport {
     case .grid: "grid"
     case .random(let n): "random search, \(n) trials"
     case .coarseToFine(let s, let n, let k, let margin): "coarse-to-fine, \(s) stages of \(n), top \(k), margin \(margin)"
-    case .successiveHalving(let n, let lo, let hi, let r, let unit): "successive halving, \(n) trials, \(lo)-\(hi) \(unit.rawValue), keep 1/\(r)"
+    case .successiveHalving(let n, let lo, let hi, let r, let unit):
+      "successive halving, \(n) trials, \(lo)-\(hi) \(unit.rawValue), keep 1/\(r)"
     }
   }
 }

@@ -33,7 +33,8 @@ public enum WeightImages {
     precondition(weights.count == rows * d, "weights: \(weights.count) values for \(rows) rows of \(d)")
     return (0..<min(count, rows)).map { r in
       let row = weights[(r * d)..<((r + 1) * d)]
-      let lo = row.min() ?? 0, hi = row.max() ?? 0
+      let lo = row.min() ?? 0
+      let hi = row.max() ?? 0
       var pixels = [UInt8](repeating: 128, count: d)
       if hi > lo {
         for y in 0..<height {

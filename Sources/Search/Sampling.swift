@@ -15,7 +15,8 @@ extension Domain {
   func sample(_ g: inout SeededGenerator) -> ParameterValue {
     switch self {
     case .logUniform(let low, let high):
-      let a = log(low), b = log(high)
+      let a = log(low)
+      let b = log(high)
       let x = exp(a + g.nextUnit() * (b - a))
       return .number(Swift.min(Swift.max(x, low), high))
     case .uniform(let low, let high):

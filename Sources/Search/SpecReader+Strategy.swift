@@ -32,7 +32,8 @@ extension SpecReader {
       for entry in all where entry.key != "kind" {
         let allowed = Self.strategyFields[kind.replacingOccurrences(of: "_", with: "-")]
         if let allowed, !allowed.contains(entry.key) {
-          let expected = allowed.isEmpty
+          let expected =
+            allowed.isEmpty
             ? "a grid search takes no fields (it trains every combination once)"
             : "a \(kind) search takes \(allowed.map(Self.display).joined(separator: ", "))"
           throw error(entry.keyNode, "strategy.\(entry.written)", "unknown field; \(expected)")
@@ -63,9 +64,10 @@ extension SpecReader {
       let stages = try int("stages", default: 2, "rounds of sampling")
       let trials = try int("trials", default: nil, "configurations per stage")
       let topK = try int("top-k", default: 5, "best configurations that define the next ranges")
-      let margin = try fields["margin"].map {
-        try number($0, "strategy.margin", expecting: "a number >= 0 (fraction of the span added on each side)")
-      } ?? 0.1
+      let margin =
+        try fields["margin"].map {
+          try number($0, "strategy.margin", expecting: "a number >= 0 (fraction of the span added on each side)")
+        } ?? 0.1
       return .coarseToFine(stages: stages, trials: trials, topK: topK, margin: margin)
     case "successive-halving":
       let trials = try int("trials", default: nil, "configurations in the first rung")

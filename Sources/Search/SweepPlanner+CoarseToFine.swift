@@ -39,7 +39,8 @@ extension Domain {
     guard let lo = values.min(), let hi = values.max() else { return self }
     switch self {
     case .logUniform(let low, let high):
-      let a = log(lo), b = log(hi)
+      let a = log(lo)
+      let b = log(hi)
       let width = margin * (b > a ? b - a : log(high) - log(low))
       return .logUniform(low: Swift.max(low, exp(a - width)), high: Swift.min(high, exp(b + width)))
     case .uniform(let low, let high):
@@ -47,7 +48,8 @@ extension Domain {
       return .uniform(low: Swift.max(low, lo - width), high: Swift.min(high, hi + width))
     case .intUniform(let low, let high):
       let width = margin * (hi > lo ? hi - lo : Double(high) - Double(low))
-      let a = (lo - width).rounded(.down), b = (hi + width).rounded(.up)
+      let a = (lo - width).rounded(.down)
+      let b = (hi + width).rounded(.up)
       // Compare as Doubles first: Int(b) would trap beyond Int.max.
       return .intUniform(low: a <= Double(low) ? low : Int(a), high: b >= Double(high) ? high : Int(b))
     case .choice, .grid:

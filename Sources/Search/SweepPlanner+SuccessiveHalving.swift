@@ -5,8 +5,9 @@ extension SweepPlanner {
   /// The budget of each rung: `b_r = min(minBudget * reduction^r, maxBudget)`, ending with the
   /// first rung at `maxBudget`. E.g. min 1, max 9, reduction 3: [1, 3, 9]; min 2, max 10: [2, 6, 10].
   public static func rungBudgets(minBudget: Int, maxBudget: Int, reduction: Int) -> [Int] {
-    precondition(minBudget >= 1 && maxBudget >= minBudget && reduction >= 2,
-                 "need 1 <= minBudget <= maxBudget and reduction >= 2, got \(minBudget), \(maxBudget), \(reduction)")
+    precondition(
+      minBudget >= 1 && maxBudget >= minBudget && reduction >= 2,
+      "need 1 <= minBudget <= maxBudget and reduction >= 2, got \(minBudget), \(maxBudget), \(reduction)")
     var budgets = [minBudget]
     var budget = minBudget
     while budget < maxBudget {

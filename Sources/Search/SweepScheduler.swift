@@ -57,7 +57,11 @@ public final class SweepScheduler: WorkSource {
     for round in stored {
       let replanned = planner.nextRound(after: outcomes)
       guard replanned == round else {
-        throw FileError(.malformed, path: store.path, problem: "round \(round.index) (\(round.label)) in the database differs from what the spec plans now; the spec or dptrain changed since the sweep started; start a new sweep in another --out")
+        throw FileError(
+          .malformed, path: store.path,
+          problem:
+            "round \(round.index) (\(round.label)) in the database differs from what the spec plans now; the spec or dptrain changed since the sweep started; start a new sweep in another --out"
+        )
       }
       let roundTrials = trials.filter { $0.round == round.index }
       if roundTrials.allSatisfy(\.status.isDone) {
@@ -68,7 +72,12 @@ public final class SweepScheduler: WorkSource {
       }
     }
     if let final = trials.first(where: { $0.round == TrialRecord.finalRound }) {
-      if final.status.isDone { finalState = .done } else { finalState = .queued; enqueue([final]) }
+      if final.status.isDone {
+        finalState = .done
+      } else {
+        finalState = .queued
+        enqueue([final])
+      }
     }
   }
 
@@ -149,7 +158,9 @@ public final class SweepScheduler: WorkSource {
     do {
       configuration = try configurations.removeValue(forKey: t.id) ?? TrainingConfiguration(arguments: t.arguments)
     } catch {
-      throw FileError(.malformed, path: store.path, problem: "trial \(t.id)'s stored command cannot be read (\(error)); start a new sweep in another --out")
+      throw FileError(
+        .malformed, path: store.path,
+        problem: "trial \(t.id)'s stored command cannot be read (\(error)); start a new sweep in another --out")
     }
     return TrialWork(id: t.id, configuration: configuration, isFinal: t.round == TrialRecord.finalRound)
   }

@@ -39,7 +39,11 @@ extension SweepSpec {
     found += strategyProblems()
     if found.isEmpty, (plannedTrials ?? Int.max) > Self.maximumTrials {
       let planned = plannedTrials.map(String.init) ?? "more than \(Int.max)"
-      found.append(("strategy", "plans \(planned) trials (configurations x repeats); at most \(Self.maximumTrials) fit one sweep: narrow the grid or lower trials/repeats"))
+      found.append(
+        (
+          "strategy",
+          "plans \(planned) trials (configurations x repeats); at most \(Self.maximumTrials) fit one sweep: narrow the grid or lower trials/repeats"
+        ))
     }
     return found
   }
@@ -89,11 +93,12 @@ extension SweepSpec {
         switch p.domain {
         case .grid, .choice: continue
         default:
-          found.append((
-            "search.\(p.name)",
-            "a grid search needs listed values, got \(p.domain.kindName); write grid: [...] or choice: [...], "
-              + "or use strategy random, coarse-to-fine or successive-halving"
-          ))
+          found.append(
+            (
+              "search.\(p.name)",
+              "a grid search needs listed values, got \(p.domain.kindName); write grid: [...] or choice: [...], "
+                + "or use strategy random, coarse-to-fine or successive-halving"
+            ))
         }
       }
     case .random(let trials):

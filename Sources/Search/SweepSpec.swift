@@ -76,11 +76,17 @@ public enum ParameterValue: Hashable, Sendable, Codable, CustomStringConvertible
   // Plain JSON values: 0.001, 100, "he", true, [50, 30].
   public init(from decoder: any Decoder) throws {
     let c = try decoder.singleValueContainer()
-    if let b = try? c.decode(Bool.self) { self = .bool(b) }
-    else if let n = try? c.decode(Int.self) { self = .integer(n) }
-    else if let x = try? c.decode(Double.self) { self = .number(x) }
-    else if let s = try? c.decode(String.self) { self = .string(s) }
-    else { self = .list(try c.decode([Int].self)) }
+    if let b = try? c.decode(Bool.self) {
+      self = .bool(b)
+    } else if let n = try? c.decode(Int.self) {
+      self = .integer(n)
+    } else if let x = try? c.decode(Double.self) {
+      self = .number(x)
+    } else if let s = try? c.decode(String.self) {
+      self = .string(s)
+    } else {
+      self = .list(try c.decode([Int].self))
+    }
   }
 
   public func encode(to encoder: any Encoder) throws {

@@ -19,7 +19,9 @@ extension SweepStore {
     guard header.spec == spec else {
       throw FileError(
         .malformed, path: specFile,
-        problem: "this is not the spec \(directory) was started with (\(header.specFile)); resume with that spec, or start a new sweep in another --out")
+        problem:
+          "this is not the spec \(directory) was started with (\(header.specFile)); resume with that spec, or start a new sweep in another --out"
+      )
     }
     return (store, try store.resume(ranks: ranks, ranksPerTrial: ranksPerTrial))
   }

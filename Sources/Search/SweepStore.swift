@@ -51,26 +51,27 @@ public final class SweepStore {
   static var migrator: DatabaseMigrator {
     var m = DatabaseMigrator()
     m.registerMigration("v1") { db in
-      try db.execute(sql: """
-        CREATE TABLE sweep (
-          id INTEGER PRIMARY KEY CHECK (id = 1),
-          spec_json TEXT NOT NULL, spec_file TEXT NOT NULL, spec_text TEXT NOT NULL,
-          ranks INTEGER NOT NULL, ranks_per_trial INTEGER NOT NULL,
-          status TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, sessions INTEGER NOT NULL);
-        CREATE TABLE round (idx INTEGER PRIMARY KEY, label TEXT NOT NULL, plan_json TEXT NOT NULL);
-        CREATE TABLE trial (
-          id INTEGER PRIMARY KEY, round INTEGER NOT NULL, config_key INTEGER NOT NULL, repeat_index INTEGER NOT NULL,
-          seed INTEGER NOT NULL, parameters_json TEXT NOT NULL, budget INTEGER, arguments_json TEXT NOT NULL,
-          status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'diverged', 'failed')),
-          last_json TEXT, val_accuracy REAL, val_loss REAL, val_cost REAL, test_accuracy REAL,
-          diverged_at_step INTEGER, error TEXT, ranks TEXT, started REAL, finished REAL, train_seconds REAL,
-          attempts INTEGER NOT NULL DEFAULT 0,
-          UNIQUE (round, config_key, repeat_index));
-        CREATE TABLE trial_metric (
-          trial INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE, step INTEGER NOT NULL, epoch REAL NOT NULL,
-          eta REAL NOT NULL, train_cost REAL, train_loss REAL, train_accuracy REAL, val_cost REAL, val_loss REAL, val_accuracy REAL,
-          PRIMARY KEY (trial, step));
-        """)
+      try db.execute(
+        sql: """
+          CREATE TABLE sweep (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            spec_json TEXT NOT NULL, spec_file TEXT NOT NULL, spec_text TEXT NOT NULL,
+            ranks INTEGER NOT NULL, ranks_per_trial INTEGER NOT NULL,
+            status TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, sessions INTEGER NOT NULL);
+          CREATE TABLE round (idx INTEGER PRIMARY KEY, label TEXT NOT NULL, plan_json TEXT NOT NULL);
+          CREATE TABLE trial (
+            id INTEGER PRIMARY KEY, round INTEGER NOT NULL, config_key INTEGER NOT NULL, repeat_index INTEGER NOT NULL,
+            seed INTEGER NOT NULL, parameters_json TEXT NOT NULL, budget INTEGER, arguments_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'diverged', 'failed')),
+            last_json TEXT, val_accuracy REAL, val_loss REAL, val_cost REAL, test_accuracy REAL,
+            diverged_at_step INTEGER, error TEXT, ranks TEXT, started REAL, finished REAL, train_seconds REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (round, config_key, repeat_index));
+          CREATE TABLE trial_metric (
+            trial INTEGER NOT NULL REFERENCES trial(id) ON DELETE CASCADE, step INTEGER NOT NULL, epoch REAL NOT NULL,
+            eta REAL NOT NULL, train_cost REAL, train_loss REAL, train_accuracy REAL, val_cost REAL, val_loss REAL, val_accuracy REAL,
+            PRIMARY KEY (trial, step));
+          """)
     }
     m.registerMigration("v2: the GEMM kernel of each trial") { db in
       try db.execute(sql: "ALTER TABLE trial ADD COLUMN gemm TEXT")
@@ -165,8 +166,9 @@ public final class SweepStore {
   public func trials(round: Int? = nil) throws -> [TrialRecord] {
     try read { db in
       let rows =
-        if let round { try Row.fetchAll(db, sql: "SELECT * FROM trial WHERE round = ? ORDER BY id", arguments: [round]) }
-        else { try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY id") }
+        if let round { try Row.fetchAll(db, sql: "SELECT * FROM trial WHERE round = ? ORDER BY id", arguments: [round]) } else {
+          try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY id")
+        }
       return try rows.map(Self.trial)
     }
   }
@@ -189,17 +191,21 @@ public final class SweepStore {
       for m in report.metrics {
         try db.execute(
           sql: "INSERT INTO trial_metric VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-          arguments: [id, m.step, m.epoch, m.eta, Self.finite(m.trainCost), Self.finite(m.trainLoss), Self.finite(m.trainAccuracy),
-                      Self.finite(m.valCost), Self.finite(m.valLoss), Self.finite(m.valAccuracy)])
+          arguments: [
+            id, m.step, m.epoch, m.eta, Self.finite(m.trainCost), Self.finite(m.trainLoss), Self.finite(m.trainAccuracy),
+            Self.finite(m.valCost), Self.finite(m.valLoss), Self.finite(m.valAccuracy),
+          ])
       }
       try db.execute(
         sql: """
           UPDATE trial SET status = ?, last_json = ?, val_accuracy = ?, val_loss = ?, val_cost = ?, test_accuracy = ?,
             diverged_at_step = ?, error = ?, finished = ?, train_seconds = ?, gemm = ? WHERE id = ?
           """,
-        arguments: [report.status.rawValue, lastJSON, Self.finite(last?.valAccuracy), Self.finite(last?.valLoss), Self.finite(last?.valCost),
-                    Self.finite(report.testAccuracy), report.divergedAtStep, report.error, Date().timeIntervalSince1970,
-                    report.trainSeconds, report.gemm, id])
+        arguments: [
+          report.status.rawValue, lastJSON, Self.finite(last?.valAccuracy), Self.finite(last?.valLoss), Self.finite(last?.valCost),
+          Self.finite(report.testAccuracy), report.divergedAtStep, report.error, Date().timeIntervalSince1970,
+          report.trainSeconds, report.gemm, id,
+        ])
       try Self.touch(db)
     }
   }

@@ -60,9 +60,12 @@ public struct SweepSummary: Sendable {
       }
     }
     let outcomes = rounds.map { round in
-      RoundOutcome(round: round, scores: Dictionary(uniqueKeysWithValues: round.configurations.map { c in
-        (c.key, byConfiguration[round.index]?[c.key]?.mean.map { spec.metric.score($0) })
-      }))
+      RoundOutcome(
+        round: round,
+        scores: Dictionary(
+          uniqueKeysWithValues: round.configurations.map { c in
+            (c.key, byConfiguration[round.index]?[c.key]?.mean.map { spec.metric.score($0) })
+          }))
     }
     ranked = SweepPlanner.rank(outcomes, strategy: spec.strategy).compactMap { byConfiguration[$0.round]?[$0.key] }
     configurations = rounds.flatMap { round in round.configurations.compactMap { byConfiguration[round.index]?[$0.key] } }
@@ -141,17 +144,25 @@ public struct SweepSummary: Sendable {
   /// metrics, test accuracy, diverged step, ranks, seconds, GEMM kernel, error, and the command.
   public func trialsCSV() -> String {
     let names = header.spec.parameters.map(\.name)
-    var lines = [(["trial", "round", "round_label", "config", "repeat", "seed", "status"] + names
-      + ["budget", "epoch", "train_cost", "train_accuracy", "val_cost", "val_loss", "val_accuracy", "test_accuracy",
-         "diverged_at_step", "ranks", "train_seconds", "gemm", "error", "command"]).joined(separator: ",")]
+    var lines = [
+      (["trial", "round", "round_label", "config", "repeat", "seed", "status"] + names
+        + [
+          "budget", "epoch", "train_cost", "train_accuracy", "val_cost", "val_loss", "val_accuracy", "test_accuracy",
+          "diverged_at_step", "ranks", "train_seconds", "gemm", "error", "command",
+        ]).joined(separator: ",")
+    ]
     let labels = Dictionary(uniqueKeysWithValues: rounds.map { ($0.index, $0.label) })
     for t in trials {
       let l = t.last
-      var fields: [String] = ["\(t.id)", "\(t.round)", labels[t.round] ?? "final", "\(t.key)", "\(t.repeatIndex)", "\(t.seed)", t.status.rawValue]
+      var fields: [String] = [
+        "\(t.id)", "\(t.round)", labels[t.round] ?? "final", "\(t.key)", "\(t.repeatIndex)", "\(t.seed)", t.status.rawValue,
+      ]
       fields += names.map { t.parameters[$0]?.description ?? "" }
       fields += [t.budget.map(String.init) ?? "", Self.number(l?.epoch), Self.number(l?.trainCost), Self.number(l?.trainAccuracy)]
       fields += [Self.number(l?.valCost), Self.number(l?.valLoss), Self.number(l?.valAccuracy), Self.number(t.testAccuracy)]
-      fields += [t.divergedAtStep.map(String.init) ?? "", t.ranks ?? "", Self.number(t.trainSeconds), t.gemm ?? "", t.error ?? "", t.command]
+      fields += [
+        t.divergedAtStep.map(String.init) ?? "", t.ranks ?? "", Self.number(t.trainSeconds), t.gemm ?? "", t.error ?? "", t.command,
+      ]
       lines.append(fields.map(Self.csvField).joined(separator: ","))
     }
     return lines.joined(separator: "\n") + "\n"
@@ -161,11 +172,16 @@ public struct SweepSummary: Sendable {
   public func configurationsCSV(top k: Int? = nil) -> String {
     let names = header.spec.parameters.map(\.name)
     let metric = header.spec.metric.rawValue
-    var lines = [(["rank", metric, "\(metric)_std", "repeats_finished", "repeats"] + names + ["budget", "round", "round_label", "trials", "status"]).joined(separator: ",")]
+    var lines = [
+      (["rank", metric, "\(metric)_std", "repeats_finished", "repeats"] + names + ["budget", "round", "round_label", "trials", "status"])
+        .joined(separator: ",")
+    ]
     for (i, c) in (k.map { top($0) } ?? ranked).enumerated() {
       var fields: [String] = ["\(i + 1)", Self.number(c.mean), Self.number(c.std), "\(c.values.count)", "\(c.trials.count)"]
       fields += names.map { c.parameters[$0]?.description ?? "" }
-      fields += [c.budget.map(String.init) ?? "", "\(c.round)", c.roundLabel, c.trials.map { String($0.id) }.joined(separator: " "), c.status]
+      fields += [
+        c.budget.map(String.init) ?? "", "\(c.round)", c.roundLabel, c.trials.map { String($0.id) }.joined(separator: " "), c.status,
+      ]
       lines.append(fields.map(Self.csvField).joined(separator: ","))
     }
     return lines.joined(separator: "\n") + "\n"

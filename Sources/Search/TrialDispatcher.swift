@@ -41,7 +41,8 @@ public struct TrialDispatcher {
   /// so every trial's result is that of `groupSize` ranks, whichever group ran it).
   public init(world: any MessagePassing, groupSize: Int) throws {
     guard groupSize >= 1, world.size % groupSize == 0 else {
-      throw DispatchError("--ranks-per-trial \(groupSize) must divide the number of ranks (\(world.size)): every trial then runs on the same number of ranks")
+      throw DispatchError(
+        "--ranks-per-trial \(groupSize) must divide the number of ranks (\(world.size)): every trial then runs on the same number of ranks")
     }
     self.world = world
     self.groupSize = groupSize
@@ -65,7 +66,8 @@ public struct TrialDispatcher {
   public func coordinate<S: WorkSource>(_ source: S, run: (S.Work, _ poll: () throws -> Void) throws -> S.Report) throws {
     precondition(world.rank == 0, "coordinate runs on rank 0")
     var running: [Int: S.Work] = [:]
-    let encoder = JSONEncoder(), decoder = JSONDecoder()
+    let encoder = JSONEncoder()
+    let decoder = JSONDecoder()
 
     func assign(_ g: Int) throws -> Bool {
       guard let work = try source.next(group: g) else { return false }
@@ -123,7 +125,8 @@ public struct TrialDispatcher {
   /// `run` returns the report (sent to rank 0 by the group's leader).
   public func work<Work: Codable, Report: Codable>(_: Work.Type, run: (Work) throws -> Report) throws {
     precondition(world.rank != 0, "rank 0 coordinates")
-    let encoder = JSONEncoder(), decoder = JSONDecoder()
+    let encoder = JSONEncoder()
+    let decoder = JSONDecoder()
     var idle = Backoff()
     while true {
       guard let (_, bytes) = try world.receiveIfReady(tag: Self.assignTag) else {

@@ -16,7 +16,10 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
   public var valCost: Double?
   public var valLoss: Double?
   public var valAccuracy: Double?
-  public init(step: Int, epoch: Double, eta: Double, trainCost: Double, trainLoss: Double, trainAccuracy: Double, valCost: Double?, valLoss: Double?, valAccuracy: Double?) {
+  public init(
+    step: Int, epoch: Double, eta: Double, trainCost: Double, trainLoss: Double, trainAccuracy: Double, valCost: Double?, valLoss: Double?,
+    valAccuracy: Double?
+  ) {
     self.step = step
     self.epoch = epoch
     self.eta = eta

@@ -35,7 +35,8 @@ public enum Checkpoint {
     do {
       do { try SafeTensors.write(tensors, dtype: T.self == Float.self ? "F32" : "F64", metadata: metadata, to: temporary) } catch {
         let reason = (error as? FileError)?.problem ?? describeIOError(error)
-        throw FileError(.unwritable, path: final, problem: "cannot write the checkpoint (\(reason)); the previous checkpoint, if any, is intact")
+        throw FileError(
+          .unwritable, path: final, problem: "cannot write the checkpoint (\(reason)); the previous checkpoint, if any, is intact")
       }
       try sync(temporary)
       guard rename(temporary, final) == 0 else {
@@ -58,24 +59,31 @@ public enum Checkpoint {
   public static func read<T: Real>(from directory: String, as: T.Type) throws -> Trainer<T>.State {
     let file = path(in: directory)
     guard FileManager.default.fileExists(atPath: file) else {
-      throw FileError(.missing, path: file, problem: "no checkpoint here; the run wrote none yet (--checkpoint-every) or DIR is not a run directory")
+      throw FileError(
+        .missing, path: file, problem: "no checkpoint here; the run wrote none yet (--checkpoint-every) or DIR is not a run directory")
     }
     let (tensors, metadata) = try SafeTensors.read(file)
     guard metadata["format"] == "dptrain-checkpoint", let step = metadata["step"].flatMap(Int.init),
       let ranks = metadata["ranks"].flatMap(Int.init), ranks >= 1,
       let parameters = tensors["parameters"], let velocity = tensors["velocity"], parameters.values.count == velocity.values.count
-    else { throw FileError(.malformed, path: file, problem: "not a dptrain checkpoint (format, step, ranks, parameters or velocity missing)") }
+    else {
+      throw FileError(.malformed, path: file, problem: "not a dptrain checkpoint (format, step, ranks, parameters or velocity missing)")
+    }
     let samples = (metadata["local_samples"] ?? "").split(separator: ",").compactMap { Int($0) }
     var states: [[T]] = []
     for r in 0..<ranks {
-      guard let s = tensors["state.rank\(r)"] else { throw FileError(.malformed, path: file, problem: "state.rank\(r) missing for \(ranks) ranks") }
+      guard let s = tensors["state.rank\(r)"] else {
+        throw FileError(.malformed, path: file, problem: "state.rank\(r) missing for \(ranks) ranks")
+      }
       states.append(s.values.map { T($0) })
     }
     let rows: [CodableRow]
     do { rows = try JSONDecoder().decode([CodableRow].self, from: Data((metadata["metrics"] ?? "[]").utf8)) } catch {
       throw FileError(.malformed, path: file, problem: "metrics metadata unreadable: \(error)")
     }
-    guard samples.count == ranks else { throw FileError(.malformed, path: file, problem: "local_samples has \(samples.count) entries for \(ranks) ranks") }
+    guard samples.count == ranks else {
+      throw FileError(.malformed, path: file, problem: "local_samples has \(samples.count) entries for \(ranks) ranks")
+    }
     return Trainer<T>.State(
       step: step, parameters: parameters.values.map { T($0) }, velocity: velocity.values.map { T($0) }, statePerRank: states,
       localSamplesPerRank: samples, metrics: rows.map(\.row))

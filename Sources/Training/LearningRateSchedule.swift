@@ -36,4 +36,3 @@ public enum LearningRateSchedule: Codable, Sendable, Equatable {
     }
   }
 }
-

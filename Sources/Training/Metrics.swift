@@ -33,7 +33,9 @@ public struct MetricsRow: Codable, Sendable, Equatable {
 
   public var csvLine: String {
     func f(_ x: Double?) -> String { x.map { "\($0)" } ?? "" }
-    return [f(epoch), "\(step)", f(eta), f(train.cost), f(train.loss), f(train.accuracy),
-            f(validation?.cost), f(validation?.loss), f(validation?.accuracy)].joined(separator: ",")
+    return [
+      f(epoch), "\(step)", f(eta), f(train.cost), f(train.loss), f(train.accuracy),
+      f(validation?.cost), f(validation?.loss), f(validation?.accuracy),
+    ].joined(separator: ",")
   }
 }

@@ -43,7 +43,9 @@ public enum ModelFile {
   }
 
   /// Loads a model; `loss` overrides the file's (the SVM and softmax nets share parameters).
-  public static func load<T: Real>(_ path: String, as: T.Type, loss: LossFunction? = nil) throws -> (model: MLP<T>, normalization: FeatureNormalization) {
+  public static func load<T: Real>(_ path: String, as: T.Type, loss: LossFunction? = nil) throws -> (
+    model: MLP<T>, normalization: FeatureNormalization
+  ) {
     let (tensors, metadata) = try SafeTensors.read(path)
     func fail(_ problem: String) -> FileError { FileError(.malformed, path: path, problem: problem) }
     var widths: [Int] = []
@@ -77,7 +79,8 @@ public enum ModelFile {
       }
       for (i, v) in zip(slot.range, t.values) { model.state[i] = T(v) }
     }
-    guard let mean = tensors["input.mean"], let std = tensors["input.std"], mean.values.count == widths[0], std.values.count == widths[0] else {
+    guard let mean = tensors["input.mean"], let std = tensors["input.std"], mean.values.count == widths[0], std.values.count == widths[0]
+    else {
       throw fail("tensors 'input.mean' and 'input.std' of shape [\(widths[0])] are required (the training split's normalization)")
     }
     let normalization: FeatureNormalization

@@ -37,7 +37,10 @@ public struct MomentumSGD<T: Real> {
     range: Range<Int>? = nil
   ) {
     precondition(!addends.isEmpty, "no gradient sums")
-    let inverse = 1 / T(batchCount), etaT = T(eta), rho = T(momentum), decay = T(2 * lambda)
+    let inverse = 1 / T(batchCount)
+    let etaT = T(eta)
+    let rho = T(momentum)
+    let decay = T(2 * lambda)
     let range = range ?? 0..<layout.count
     withUnsafeTemporaryAllocation(of: UnsafePointer<T>?.self, capacity: addends.count) { operands in
       parameters.withUnsafeMutableBufferPointer { p in

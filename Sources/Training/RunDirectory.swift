@@ -18,7 +18,8 @@ public final class RunDirectory {
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-      throw FileError(.unwritable, path: path, problem: "cannot create the output directory (\(describeIOError(error))); pass a writable --out DIR")
+      throw FileError(
+        .unwritable, path: path, problem: "cannot create the output directory (\(describeIOError(error))); pass a writable --out DIR")
     }
     if rows == nil { try Self.writeJSON(configuration, to: "\(path)/config.json") }
     let metricsPath = "\(path)/metrics.csv"
@@ -81,16 +82,26 @@ public struct RunSummary: Codable, Sendable {
   public var cpu: String?
 
   enum CodingKeys: String, CodingKey {
-    case status, divergedAtStep = "diverged_at_step", testAccuracy = "test_accuracy", testLoss = "test_loss"
-    case valAccuracy = "val_accuracy", valCost = "val_cost", trainCost = "train_cost", trainAccuracy = "train_accuracy"
-    case epochs, steps, ranks, trainSeconds = "train_seconds", samplesPerSecond = "samples_per_second"
+    case status
+    case divergedAtStep = "diverged_at_step"
+    case testAccuracy = "test_accuracy"
+    case testLoss = "test_loss"
+    case valAccuracy = "val_accuracy"
+    case valCost = "val_cost"
+    case trainCost = "train_cost"
+    case trainAccuracy = "train_accuracy"
+    case epochs, steps, ranks
+    case trainSeconds = "train_seconds"
+    case samplesPerSecond = "samples_per_second"
     case communicationSeconds = "communication_seconds"
-    case communicationSecondsPerRank = "communication_seconds_per_rank", trainSecondsPerRank = "train_seconds_per_rank"
+    case communicationSecondsPerRank = "communication_seconds_per_rank"
+    case trainSecondsPerRank = "train_seconds_per_rank"
     case gemm, cpu
   }
 
   public init(
-    status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int, trainSeconds: Double,
+    status: String, divergedAtStep: Int?, test: SplitMetrics?, last: MetricsRow?, epochs: Double, steps: Int, ranks: Int,
+    trainSeconds: Double,
     samplesPerSecond: Double, communicationSeconds: Double?, perRank: (communication: [Double], train: [Double])? = nil,
     gemm: GEMMKernel? = nil
   ) {

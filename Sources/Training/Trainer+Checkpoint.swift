@@ -44,14 +44,16 @@ extension Trainer {
       samples.append(Int(c))
     }
     // Rank 0's metrics (the other ranks keep none); the file is rank 0's to write.
-    return State(step: step, parameters: model.parameters, velocity: velocity, statePerRank: states, localSamplesPerRank: samples, metrics: metrics)
+    return State(
+      step: step, parameters: model.parameters, velocity: velocity, statePerRank: states, localSamplesPerRank: samples, metrics: metrics)
   }
 
   /// Continues from `state` (before `run`). With the same rank count every rank gets back its
   /// own averages and sample count, so the run goes on bit for bit; with another rank count the
   /// averages are pooled as `mergeRunningStatistics` does (the same model up to summation order).
   public func restore(_ state: State) {
-    precondition(state.parameters.count == model.parameters.count && state.velocity.count == optimizer.velocity.count, "checkpoint of another network")
+    precondition(
+      state.parameters.count == model.parameters.count && state.velocity.count == optimizer.velocity.count, "checkpoint of another network")
     step = state.step
     model.parameters = state.parameters
     optimizer.velocity = state.velocity
@@ -94,7 +96,8 @@ extension Trainer {
     for slot in layout.slots where slot.kind == .runningMean {
       let variance = layout.slot(named: "layer\(slot.layer).running_var")!
       for (i, j) in zip(slot.range, variance.range) {
-        let m = Double(state[i]), v = Double(state[j])
+        let m = Double(state[i])
+        let v = Double(state[j])
         moments.append(c * m)
         moments.append(c * (v + m * m))
       }

@@ -29,7 +29,9 @@ extension Trainer {
 
 /// Model evaluation over a whole split, in chunks, BatchNorm in inference mode.
 public enum Evaluation {
-  public static func evaluate<T: Real>(model: MLP<T>, set: any SampleSource, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000) throws -> SplitMetrics {
+  public static func evaluate<T: Real>(model: MLP<T>, set: any SampleSource, mean: [T], invStd: [T], lambda: Double, chunk: Int = 1000)
+    throws -> SplitMetrics
+  {
     guard set.count > 0 else { return SplitMetrics(loss: .nan, cost: .nan, accuracy: .nan) }
     let rowsPerChunk = min(chunk, set.count)
     let pass = BatchPass<T>(architecture: model.architecture, features: set.features, capacity: rowsPerChunk)

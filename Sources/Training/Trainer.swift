@@ -136,11 +136,14 @@ public final class Trainer<T: Real> {
     try run(observer: observer, evaluate: true, checkpoint: checkpoint)
   }
 
-  func run(observer: (any TrainingObserver)?, evaluate evaluating: Bool, checkpoint: ((Trainer<T>) throws -> Void)? = nil) throws -> TrainingResult {
+  func run(observer: (any TrainingObserver)?, evaluate evaluating: Bool, checkpoint: ((Trainer<T>) throws -> Void)? = nil) throws
+    -> TrainingResult
+  {
     try broadcastInitialState()
     let b = configuration.batchSize
     let d = train.features
-    let ranks = communicator.size, rank = communicator.rank
+    let ranks = communicator.size
+    let rank = communicator.rank
     let maxShard = (b + ranks - 1) / ranks
     let pass = BatchPass<T>(architecture: model.architecture, features: d, capacity: maxShard)
     let p = model.layout.count
@@ -151,7 +154,8 @@ public final class Trainer<T: Real> {
     let synchronized = ranks > 1 && configuration.bnSync == .global
     let sharded = ranks > 1 && configuration.update == .sharded
     let reducer = synchronized ? TimedReducer(communicator: communicator) : nil
-    var trainSeconds = 0.0, communicationSeconds = 0.0
+    var trainSeconds = 0.0
+    var communicationSeconds = 0.0
     var samples = 0
     var epoch = step / stepsPerEpoch
     let epochOrder = self.epochOrder
@@ -185,13 +189,15 @@ public final class Trainer<T: Real> {
       if ranks > 1 { communicationSeconds += secondsSince(t0) }
       // The global loss sum and stop votes: the addends' tails in rank order, as an allreduce
       // sums them (one addend: the reduced values themselves).
-      let lossSum = sums.reduce(T(0)) { $0 + $1[p] }, stopVotes = sums.reduce(T(0)) { $0 + $1[p + 2] }
+      let lossSum = sums.reduce(T(0)) { $0 + $1[p] }
+      let stopVotes = sums.reduce(T(0)) { $0 + $1[p + 2] }
       let batchLoss = Double(lossSum) / Double(global.count)
       let stopping = stopVotes > 0
       guard batchLoss.isFinite else { throw TrainingError.diverged(step: step + 1, loss: batchLoss) }
       let eta = schedule.rate(step: step, epoch: e)
-      optimizer.step(parameters: &model.parameters, layout: model.layout, gradientSumAddends: sums, batchCount: global.count, eta: eta,
-                     range: sharded ? communicator.segment(count: p, rank: rank) : nil)
+      optimizer.step(
+        parameters: &model.parameters, layout: model.layout, gradientSumAddends: sums, batchCount: global.count, eta: eta,
+        range: sharded ? communicator.segment(count: p, rank: rank) : nil)
       if sharded {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try model.parameters.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
@@ -228,7 +234,8 @@ public final class Trainer<T: Real> {
         if ranks > 1 { finite = try communicator.broadcast(finite, root: 0) }
         guard finite == 1 else { throw TrainingError.diverged(step: step, loss: .nan) }
       }
-      let checkpointDue = step < totalSteps
+      let checkpointDue =
+        step < totalSteps
         && {
           switch configuration.checkpointEvery {
           case .steps(let n): step % n == 0
@@ -236,7 +243,7 @@ public final class Trainer<T: Real> {
           case .never: false
           }
         }()
-      if (checkpointDue || (stopping && step < totalSteps)), let checkpoint { try checkpoint(self) }
+      if checkpointDue || (stopping && step < totalSteps), let checkpoint { try checkpoint(self) }
       if stopping && step < totalSteps { throw TrainingError.interrupted(step: step) }
     }
     if let reducer { communicationSeconds += reducer.seconds }

@@ -17,7 +17,9 @@ import NeuralNetwork
 /// is read too, so old run directories resume.
 extension TrainingConfiguration: Codable {
   enum Key: String, CodingKey {
-    case version, data, validation, trainLimit, architecture, bnAlpha, initialization = "init", seed, initModel
+    case version, data, validation, trainLimit, architecture, bnAlpha
+    case initialization = "init"
+    case seed, initModel
     case precision, batchSize, momentum, lambda, schedule, epochs, cycles, maxSteps, evalEvery, shuffle
     case bnSync, update, checkEvery, checkpointEvery, blasThreads, gemm, ranks, gemmKernel
   }
@@ -113,7 +115,8 @@ extension TrainingConfiguration: Codable {
     if c.contains(.schedule) {
       let s = try c.nestedContainer(keyedBy: ScheduleKey.self, forKey: .schedule)
       if var parts = try? s.nestedUnkeyedContainer(forKey: .cyclical) {
-        let lo = try parts.decode(Double.self), hi = try parts.decode(Double.self)
+        let lo = try parts.decode(Double.self)
+        let hi = try parts.decode(Double.self)
         let ns = parts.isAtEnd ? nil : try parts.decode(Double.self)
         guard ns.map({ $0 == $0.rounded() && abs($0) < 1e15 }) ?? true else {
           throw DecodingError.dataCorruptedError(in: parts, debugDescription: "n_s must be a whole number of steps")
@@ -132,13 +135,14 @@ extension TrainingConfiguration: Codable {
     bnSync = try c.decodeIfPresent(BatchNormSync.self, forKey: .bnSync) ?? bnSync
     update = try c.decodeIfPresent(UpdateMode.self, forKey: .update) ?? update
     checkEvery = try option(.checkEvery, "checkEvery") { $0 == "epoch" ? nil : Int($0) } ?? nil
-    checkpointEvery = try option(.checkpointEvery, "checkpointEvery") { text -> CheckpointInterval in
-      switch text {
-      case "epoch": return .epoch
-      case "never": return .never
-      default: return Int(text).map { .steps($0) } ?? .never
-      }
-    } ?? checkpointEvery
+    checkpointEvery =
+      try option(.checkpointEvery, "checkpointEvery") { text -> CheckpointInterval in
+        switch text {
+        case "epoch": return .epoch
+        case "never": return .never
+        default: return Int(text).map { .steps($0) } ?? .never
+        }
+      } ?? checkpointEvery
     blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)
     gemm = try c.decodeIfPresent(GEMMRequest.self, forKey: .gemm) ?? gemm
     ranks = try c.decodeIfPresent(Int.self, forKey: .ranks)

@@ -141,7 +141,8 @@ extension TrainingConfiguration {
       architecture.loss = l
     case "init":
       guard let i = Initialization(argument: text) else {
-        throw ConfigurationError(option: option, ": '\(text)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA > 0")
+        throw ConfigurationError(
+          option: option, ": '\(text)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA > 0")
       }
       initialization = i
     case "seed": seed = try number()

@@ -173,7 +173,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     let recorded = (architecture.inputSize ?? data.features, architecture.classes ?? data.classes)
     guard recorded == (data.features, data.classes) else {
       throw ConfigurationError(
-        option: "--data", ": \(data.sourceDescription) has \(data.features) features and \(data.classes) classes, but the run's network was "
+        option: "--data",
+        ": \(data.sourceDescription) has \(data.features) features and \(data.classes) classes, but the run's network was "
           + "made for \(recorded.0) features and \(recorded.1) classes")
     }
     var c = self
@@ -211,11 +212,14 @@ public struct TrainingConfiguration: Sendable, Equatable {
     }
     if let trainLimit { try check(trainLimit > 0, "--train-limit", " must be a positive number of samples, got \(trainLimit)") }
     if let w = architecture.hidden.first(where: { $0 <= 0 }) {
-      throw ConfigurationError(option: "--hidden", ": '\(w)' is not a positive width; expected e.g. 50 or 50,30,20, or \"\" for no hidden layer")
+      throw ConfigurationError(
+        option: "--hidden", ": '\(w)' is not a positive width; expected e.g. 50 or 50,30,20, or \"\" for no hidden layer")
     }
     try check(bnAlpha >= 0 && bnAlpha < 1, "--bn-alpha", " must be in [0, 1), got \(bnAlpha)")
     if case .gaussian(let sigma) = initialization {
-      try check(sigma > 0 && sigma.isFinite, "--init", ": 'gaussian:\(sigma)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA > 0")
+      try check(
+        sigma > 0 && sigma.isFinite, "--init",
+        ": 'gaussian:\(sigma)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA > 0")
     }
     try check(batchSize > 0, "--batch-size", " must be >= 1, got \(batchSize)")
     switch schedule {

@@ -64,7 +64,9 @@ public final class TrainingRun<T: Real> {
     let isRoot = communicator.rank == 0
     // Rank 0 looks for the checkpoint; every rank learns whether there is one.
     var found = 0.0
-    if continuing != .never, let checkpointDirectory, isRoot, FileManager.default.fileExists(atPath: Checkpoint.path(in: checkpointDirectory)) {
+    if continuing != .never, let checkpointDirectory, isRoot,
+      FileManager.default.fileExists(atPath: Checkpoint.path(in: checkpointDirectory))
+    {
       found = 1
     }
     if continuing != .never && communicator.size > 1 { found = try communicator.broadcast(found, root: 0) }
@@ -127,21 +129,23 @@ public final class TrainingRun<T: Real> {
       throw FileError(.unwritable, path: directory.modelPath, problem: describeIOError(error) + hint)
     }
     let ranks = communicator.size
-    try directory.writeSummary(RunSummary(
-      status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
-      ranks: ranks, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
-      communicationSeconds: ranks > 1 ? result.communicationSeconds : nil,
-      perRank: ranks > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil, gemm: kernel))
+    try directory.writeSummary(
+      RunSummary(
+        status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
+        ranks: ranks, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
+        communicationSeconds: ranks > 1 ? result.communicationSeconds : nil,
+        perRank: ranks > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil, gemm: kernel))
     return test
   }
 
   /// Rank 0, after a divergence at `step`: `summary.json` says so (the metrics so far are in
   /// metrics.csv).
   public func writeDiverged(step: Int, in directory: RunDirectory) throws {
-    try directory.writeSummary(RunSummary(
-      status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last,
-      epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch), steps: trainer.step, ranks: communicator.size, trainSeconds: 0,
-      samplesPerSecond: 0, communicationSeconds: nil, gemm: kernel))
+    try directory.writeSummary(
+      RunSummary(
+        status: "diverged", divergedAtStep: step, test: nil, last: trainer.metrics.last,
+        epochs: Double(trainer.step) / Double(trainer.stepsPerEpoch), steps: trainer.step, ranks: communicator.size, trainSeconds: 0,
+        samplesPerSecond: 0, communicationSeconds: nil, gemm: kernel))
   }
 
   /// The `init-model` file, which must hold the configured network.
@@ -151,7 +155,8 @@ public final class TrainingRun<T: Real> {
     guard found.sizes == architecture.sizes, found.batchNorm == architecture.batchNorm else {
       throw ConfigurationError(
         option: "--init-model",
-        " \(path) is \(found.shapeDescription)\(found.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")")
+        " \(path) is \(found.shapeDescription)\(found.batchNorm ? " with BatchNorm" : ""), but the options ask for \(architecture.shapeDescription)\(architecture.batchNorm ? " with BatchNorm" : "")"
+      )
     }
     return (loaded.model, loaded.normalization)
   }
@@ -161,7 +166,9 @@ public final class TrainingRun<T: Real> {
     guard communicator.size > 1 else { return state! }
     var header: [Double] = [0, 0, 0, 0]
     if let state {
-      header = [Double(state.step), Double(state.parameters.count), Double(state.statePerRank.count), Double(state.statePerRank.first?.count ?? 0)]
+      header = [
+        Double(state.step), Double(state.parameters.count), Double(state.statePerRank.count), Double(state.statePerRank.first?.count ?? 0),
+      ]
     }
     try communicator.broadcast(&header, root: 0)
     let (step, p, ranks, s) = (Int(header[0]), Int(header[1]), Int(header[2]), Int(header[3]))

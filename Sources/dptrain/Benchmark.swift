@@ -28,8 +28,10 @@ struct GemmShape: CustomStringConvertible {
 
   /// Seconds per product, best of `repeats` timings of `iterations` calls.
   func time<T: Real>(_: T.Type, iterations: Int = 200, repeats: Int = 5) -> Double {
-    let rowsA = transA ? k : m, colsA = transA ? m : k
-    let rowsB = transB ? n : k, colsB = transB ? k : n
+    let rowsA = transA ? k : m
+    let colsA = transA ? m : k
+    let rowsB = transB ? n : k
+    let colsB = transB ? k : n
     var rng = SeededGenerator(seed: 7)
     let a = (0..<(rowsA * colsA)).map { _ in T(rng.nextGaussian()) }
     let b = (0..<(rowsB * colsB)).map { _ in T(rng.nextGaussian()) }
@@ -41,8 +43,9 @@ struct GemmShape: CustomStringConvertible {
           for _ in 0..<repeats {
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<iterations {
-              T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: colsA,
-                     b: pb.baseAddress!, ldb: colsB, beta: 0, c: pc.baseAddress!, ldc: n)
+              T.gemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: colsA,
+                b: pb.baseAddress!, ldb: colsB, beta: 0, c: pc.baseAddress!, ldc: n)
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 / Double(iterations))
           }
@@ -111,9 +114,10 @@ struct Benchmark: ParsableCommand {
       let pixels = (0..<(synthetic * shape.features)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
       let labels = (0..<synthetic).map { _ in Int32(rng.nextBelow(10)) }
       let set = try ImageSet(pixels: pixels, labels: labels, shape: shape)
-      data = DatasetSplits(train: set, validation: .empty(shape: shape), test: .empty(shape: shape),
-                           normalization: FeatureNormalization(computingOver: set), source: .cifar10(directory: "synthetic"),
-                           sourceDescription: "synthetic CIFAR-shaped random data, \(synthetic) samples")
+      data = DatasetSplits(
+        train: set, validation: .empty(shape: shape), test: .empty(shape: shape),
+        normalization: FeatureNormalization(computingOver: set), source: .cifar10(directory: "synthetic"),
+        sourceDescription: "synthetic CIFAR-shaped random data, \(synthetic) samples")
     } else {
       data = try dataOptions.load()
     }
@@ -124,7 +128,9 @@ struct Benchmark: ParsableCommand {
     let shard = (batchSize + ranks - 1) / ranks
     let shapes = GemmShape.trainingStep(architecture, rows: shard)
     func say(_ line: String) { if isRoot { print(line) } }
-    say("benchmark: \(architecture.shapeDescription)\(batchNorm ? " BatchNorm (\(bnSync) sync)" : ""), batch \(batchSize), \(T.dtypeName), \(ranks) rank(s) x \(BLAS.threads) BLAS thread(s), \(data.train.count) training samples")
+    say(
+      "benchmark: \(architecture.shapeDescription)\(batchNorm ? " BatchNorm (\(bnSync) sync)" : ""), batch \(batchSize), \(T.dtypeName), \(ranks) rank(s) x \(BLAS.threads) BLAS thread(s), \(data.train.count) training samples"
+    )
     say("  " + GEMMOptions.header(kernel))
     var gemmSeconds = 0.0
     var stepFlops = 0.0
@@ -137,10 +143,16 @@ struct Benchmark: ParsableCommand {
     }
     let steps = EpochOrder.batchCount(count: data.train.count, batchSize: batchSize)
     let gemmRate = stepFlops / gemmSeconds * Double(ranks)
-    say(String(format: "  GEMM rate on these shapes (all ranks): %.1f GFLOP/s; the products of one epoch need %.3f s", gemmRate * 1e-9, gemmSeconds * Double(steps)))
+    say(
+      String(
+        format: "  GEMM rate on these shapes (all ranks): %.1f GFLOP/s; the products of one epoch need %.3f s", gemmRate * 1e-9,
+        gemmSeconds * Double(steps)))
     if gemmOnly {
       // Every orientation of the two big products, for choosing layouts.
-      for (m, n, k) in [(batchSize, widths.first ?? 10, data.features), (widths.first ?? 10, batchSize, data.features), (widths.first ?? 10, data.features, batchSize), (data.features, widths.first ?? 10, batchSize)] {
+      for (m, n, k) in [
+        (batchSize, widths.first ?? 10, data.features), (widths.first ?? 10, batchSize, data.features),
+        (widths.first ?? 10, data.features, batchSize), (data.features, widths.first ?? 10, batchSize),
+      ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
           let g = GemmShape(label: "probe", transA: ta, transB: tb, m: m, n: n, k: k)
           let t = g.time(T.self)
@@ -181,11 +193,17 @@ struct Benchmark: ParsableCommand {
         best = epochSeconds
         bestCommunication = times[1] / max(times[0], 1e-9)
       }
-      say(String(format: "  epoch %d: %.3f s", e + 1, epochSeconds) + (ranks > 1 ? "  (collectives' share of step time per rank: \(shares.joined(separator: " ")))" : ""))
+      say(
+        String(format: "  epoch %d: %.3f s", e + 1, epochSeconds)
+          + (ranks > 1 ? "  (collectives' share of step time per rank: \(shares.joined(separator: " ")))" : ""))
     }
     let epochFlops = Double(architecture.trainingFlopsPerSample) * Double(data.train.count)
-    say(String(format: "RESULT ranks %d  s/epoch %.3f  samples/s %.0f  GFLOP/s %.1f  fraction of GEMM rate %.2f  allreduce share %.1f%%  (GEMM-only epoch %.3f s)  gemm %@",
-               ranks, best, Double(data.train.count) / best, epochFlops / best * 1e-9, epochFlops / best / gemmRate, 100 * bestCommunication, gemmSeconds * Double(steps),
-               "\(kernel.library.replacingOccurrences(of: " ", with: "-"))/\(kernel.kernel)" as NSString))
+    say(
+      String(
+        format:
+          "RESULT ranks %d  s/epoch %.3f  samples/s %.0f  GFLOP/s %.1f  fraction of GEMM rate %.2f  allreduce share %.1f%%  (GEMM-only epoch %.3f s)  gemm %@",
+        ranks, best, Double(data.train.count) / best, epochFlops / best * 1e-9, epochFlops / best / gemmRate, 100 * bestCommunication,
+        gemmSeconds * Double(steps),
+        "\(kernel.library.replacingOccurrences(of: " ", with: "-"))/\(kernel.kernel)" as NSString))
   }
 }

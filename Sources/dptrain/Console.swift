@@ -24,13 +24,13 @@ struct Console {
     self.quiet = quiet
     if logFormat == .json {
       mode = .json
-    } else if progress == .live || (progress == .auto && isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: environment)) {
+    } else if progress == .live || (progress == .auto && isatty(STDOUT_FILENO) != 0 && !MPILaunch.isLaunchedByMPI(environment: environment))
+    {
       mode = .live
     } else {
       mode = .plain
     }
   }
-
 
   /// A header or information line (text modes, not quiet).
   func info(_ line: String) {
@@ -61,7 +61,8 @@ struct Console {
   static func timeLeft(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }
     let s = Int(seconds.rounded())
-    return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    return s >= 3600
+      ? "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
   }
 }
 
@@ -96,12 +97,23 @@ final class ConsoleProgress: TrainingObserver {
     let left = (now - started) / Double(step) * Double(totalSteps - step)
     switch console.mode {
     case .live:
-      print(String(format: "\r  epoch %.2f  step %d/%d  eta %.2e  loss %.4f  %.0f samples/s  %@ left\u{1B}[K", epoch, step, totalSteps, eta, batchLoss, samplesPerSecond, Console.timeLeft(left)), terminator: "")
+      print(
+        String(
+          format: "\r  epoch %.2f  step %d/%d  eta %.2e  loss %.4f  %.0f samples/s  %@ left\u{1B}[K", epoch, step, totalSteps, eta,
+          batchLoss, samplesPerSecond, Console.timeLeft(left)), terminator: "")
       dptrain_flush_stdout()
     case .plain:
-      print(String(format: "progress: step %d/%d (epoch %.2f), eta %.2e, loss %.4f, %.0f samples/s, %@ left", step, totalSteps, epoch, eta, batchLoss, samplesPerSecond, Console.timeLeft(left)))
+      print(
+        String(
+          format: "progress: step %d/%d (epoch %.2f), eta %.2e, loss %.4f, %.0f samples/s, %@ left", step, totalSteps, epoch, eta,
+          batchLoss, samplesPerSecond, Console.timeLeft(left)))
     case .json:
-      console.event("progress", ["step": step, "total_steps": totalSteps, "epoch": epoch, "eta": eta, "batch_loss": batchLoss, "samples_per_second": samplesPerSecond, "seconds_left": left])
+      console.event(
+        "progress",
+        [
+          "step": step, "total_steps": totalSteps, "epoch": epoch, "eta": eta, "batch_loss": batchLoss,
+          "samples_per_second": samplesPerSecond, "seconds_left": left,
+        ])
     }
   }
 
@@ -110,11 +122,16 @@ final class ConsoleProgress: TrainingObserver {
     guard !console.quiet else { return }
     switch console.mode {
     case .json:
-      var fields: [String: Any] = ["epoch": row.epoch, "step": row.step, "eta": row.eta, "train": ["cost": row.train.cost, "loss": row.train.loss, "accuracy": row.train.accuracy]]
+      var fields: [String: Any] = [
+        "epoch": row.epoch, "step": row.step, "eta": row.eta,
+        "train": ["cost": row.train.cost, "loss": row.train.loss, "accuracy": row.train.accuracy],
+      ]
       if let v = row.validation { fields["validation"] = ["cost": v.cost, "loss": v.loss, "accuracy": v.accuracy] }
       console.event("evaluation", fields)
     case .live, .plain:
-      var line = String(format: "epoch %6.2f  step %6d  eta %.2e  train cost %.4f loss %.4f acc %.4f", row.epoch, row.step, row.eta, row.train.cost, row.train.loss, row.train.accuracy)
+      var line = String(
+        format: "epoch %6.2f  step %6d  eta %.2e  train cost %.4f loss %.4f acc %.4f", row.epoch, row.step, row.eta, row.train.cost,
+        row.train.loss, row.train.accuracy)
       if let v = row.validation { line += String(format: "  |  val cost %.4f loss %.4f acc %.4f", v.cost, v.loss, v.accuracy) }
       print((console.mode == .live ? "\r\u{1B}[K" : "") + line)
     }

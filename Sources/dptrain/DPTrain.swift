@@ -25,7 +25,9 @@ struct DPTrain: ParsableCommand {
       checkpoint written (train --resume DIR continues), 64 invalid arguments.
       """,
     version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
-    subcommands: [Train.self, Sweep.self, SweepStatus.self, Top.self, Report.self, GradCheck.self, Evaluate.self, Benchmark.self, Env.self],
+    subcommands: [
+      Train.self, Sweep.self, SweepStatus.self, Top.self, Report.self, GradCheck.self, Evaluate.self, Benchmark.self, Env.self,
+    ],
     defaultSubcommand: Train.self)
 
   static func main() {

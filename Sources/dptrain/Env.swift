@@ -78,10 +78,13 @@ struct Env: ParsableCommand {
         print("  \(b.name): not built in (package trait OneDNN off, or libdnnl-dev missing when built)")
         continue
       }
-      print("  \(b.name): \(b.library!), \(b.kernel!) \(b.name == "onednn" ? "kernels" : "kernel"); \(b.precisions.joined(separator: " and "))")
+      print(
+        "  \(b.name): \(b.library!), \(b.kernel!) \(b.name == "onednn" ? "kernels" : "kernel"); \(b.precisions.joined(separator: " and "))")
       for (precision, result) in b.selfCheck.sorted(by: { $0.key < $1.key }) { print("    self-check \(precision): \(result)") }
     }
-    print("  OpenBLAS core \(OpenBLAS.coreName): \(OpenBLASStartup.coreOrigin); cores this CPU can run: \(OpenBLAS.runnableCores(features: cpu.features, isAMD: cpu.isAMD).joined(separator: ", "))")
+    print(
+      "  OpenBLAS core \(OpenBLAS.coreName): \(OpenBLASStartup.coreOrigin); cores this CPU can run: \(OpenBLAS.runnableCores(features: cpu.features, isAMD: cpu.isAMD).joined(separator: ", "))"
+    )
     print("  OpenBLAS build: \(OpenBLAS.configuration)")
     print("MPI: \(MPIBuild.libraryVersion ?? "not built in (single-process build)")")
     print("data sets:")
@@ -103,7 +106,9 @@ struct Env: ParsableCommand {
     let found = files.filter { name in
       [name, name + ".gz"].contains { FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0)) }
     }
-    let state = found.count == files.count ? "found" : found.isEmpty ? "missing (apt-get install dataset-fashion-mnist)" : "incomplete (\(found.count) of \(files.count) files)"
+    let state =
+      found.count == files.count
+      ? "found" : found.isEmpty ? "missing (apt-get install dataset-fashion-mnist)" : "incomplete (\(found.count) of \(files.count) files)"
     return ["fashion-mnist (--data fashion-mnist)": "\(directory): \(state)"]
   }
 }

@@ -29,10 +29,15 @@ struct Evaluate: ParsableCommand {
     let (network, normalization) = try ModelFile.load(model, as: Float.self, loss: loss.flatMap(LossFunction.init(rawValue:)))
     let data = try dataOptions.load()
     guard data.features == network.architecture.inputSize, data.classes == network.architecture.classes else {
-      throw ValidationError("--model \(model) takes \(network.architecture.inputSize) inputs and \(network.architecture.classes) classes, but --data \(data.source) has \(data.features) and \(data.classes)")
+      throw ValidationError(
+        "--model \(model) takes \(network.architecture.inputSize) inputs and \(network.architecture.classes) classes, but --data \(data.source) has \(data.features) and \(data.classes)"
+      )
     }
     let metrics = try Evaluation.evaluate(
       model: network, set: data.test, mean: normalization.mean(as: Float.self), invStd: normalization.invStd(as: Float.self), lambda: 0)
-    print(String(format: "test loss %.6f  test accuracy %.4f  (%d samples, %@)", metrics.loss, metrics.accuracy, data.test.count, network.architecture.shapeDescription))
+    print(
+      String(
+        format: "test loss %.6f  test accuracy %.4f  (%d samples, %@)", metrics.loss, metrics.accuracy, data.test.count,
+        network.architecture.shapeDescription))
   }
 }

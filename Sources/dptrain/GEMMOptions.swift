@@ -4,9 +4,10 @@ import LinearAlgebra
 
 /// `--gemm`, on every command that trains.
 struct GEMMOptions: ParsableArguments {
-  @Option(help: ArgumentHelp(
-    "Matrix products: auto (oneDNN for float where built in, OpenBLAS otherwise and for double), onednn or openblas. The chosen backend is checked against a double-precision reference at start; a wrong result falls back to the other.",
-    valueName: "auto|onednn|openblas"))
+  @Option(
+    help: ArgumentHelp(
+      "Matrix products: auto (oneDNN for float where built in, OpenBLAS otherwise and for double), onednn or openblas. The chosen backend is checked against a double-precision reference at start; a wrong result falls back to the other.",
+      valueName: "auto|onednn|openblas"))
   var gemm = "auto"
 
   /// Test seam: the named backend computes wrong products, so that tests can show the
@@ -80,14 +81,17 @@ enum OpenBLASStartup {
     var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     execv("/proc/self/exe", &argv)
     // exec failed: go on with the detected core, saying so.
-    printError("warning: OpenBLAS runs its generic \(detected) kernel on this CPU, and re-running with OPENBLAS_CORETYPE=\(core) failed (\(String(cString: strerror(errno)))); set OPENBLAS_CORETYPE=\(core) yourself for full speed")
+    printError(
+      "warning: OpenBLAS runs its generic \(detected) kernel on this CPU, and re-running with OPENBLAS_CORETYPE=\(core) failed (\(String(cString: strerror(errno)))); set OPENBLAS_CORETYPE=\(core) yourself for full speed"
+    )
   }
 
   /// How OpenBLAS's core came to be, for the header and `dptrain env`.
   static var coreOrigin: String {
     let environment = ProcessInfo.processInfo.environment
     if let fixed = environment[markerVariable], let arrow = fixed.range(of: "->") {
-      return "set by dptrain: OpenBLAS \(OpenBLAS.version.split(separator: " ").last ?? "") detected \(fixed[..<arrow.lowerBound]) on this CPU, a generic kernel"
+      return
+        "set by dptrain: OpenBLAS \(OpenBLAS.version.split(separator: " ").last ?? "") detected \(fixed[..<arrow.lowerBound]) on this CPU, a generic kernel"
     }
     if let user = environment["OPENBLAS_CORETYPE"], !user.isEmpty { return "OPENBLAS_CORETYPE=\(user) from the environment" }
     return "detected by OpenBLAS"

@@ -34,9 +34,10 @@ struct GradCheck: ParsableCommand {
   @Option(help: "Finite-difference step h.")
   var h = 1e-5
 
-  @Option(help: ArgumentHelp(
-    "eps of the relative error's denominator max(eps, |a|+|n|): gradients smaller than eps are judged by |a-n|/eps. Default: the floor under which rounding alone could fail the tolerance, 4 x u x mean loss / h / tolerance within [1e-6, 1e-3] (~1e-4 with the defaults).",
-    valueName: "EPS"))
+  @Option(
+    help: ArgumentHelp(
+      "eps of the relative error's denominator max(eps, |a|+|n|): gradients smaller than eps are judged by |a-n|/eps. Default: the floor under which rounding alone could fail the tolerance, 4 x u x mean loss / h / tolerance within [1e-6, 1e-3] (~1e-4 with the defaults).",
+      valueName: "EPS"))
   var eps: Double?
 
   @Option(help: "Largest acceptable max relative error.")
@@ -67,37 +68,50 @@ struct GradCheck: ParsableCommand {
     let normalization = data.normalization
     x.withUnsafeMutableBufferPointer { xb in
       labels.withUnsafeMutableBufferPointer { lb in
-        data.train.gather(indices: Array(0..<n)[...], mean: normalization.mean(as: Double.self), invStd: normalization.invStd(as: Double.self),
-                          into: xb.baseAddress!, labels: lb.baseAddress!)
+        data.train.gather(
+          indices: Array(0..<n)[...], mean: normalization.mean(as: Double.self), invStd: normalization.invStd(as: Double.self),
+          into: xb.baseAddress!, labels: lb.baseAddress!)
       }
     }
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: lambda)
     let selection = check.selectedIndices(dims: dims, seed: configuration.seed)
     let differences = method
     let eps = try self.eps ?? check.automaticRelativeErrorFloor(method: differences, h: h, tolerance: tolerance)
-    print("gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(String(format: "%.3g", eps))\(self.eps == nil ? " (automatic: rounding floor)" : ""), Double")
+    print(
+      "gradient check: \(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue), lambda \(lambda), \(n) samples, \(method) differences, h \(h), eps \(String(format: "%.3g", eps))\(self.eps == nil ? " (automatic: rounding floor)" : ""), Double"
+    )
     let entries = try check.run(method: differences, h: h, selection: selection, eps: eps)
-    print("tensor".padding(toLength: 16, withPad: " ", startingAt: 0) + "   checked      max rel     mean rel      var rel    max |a-n|   max |a|")
+    print(
+      "tensor".padding(toLength: 16, withPad: " ", startingAt: 0)
+        + "   checked      max rel     mean rel      var rel    max |a-n|   max |a|")
     for e in entries {
-      print(e.name.padding(toLength: 16, withPad: " ", startingAt: 0)
-        + String(format: " %5d/%-6d %10.3e   %10.3e   %10.3e   %10.3e  %8.2e", e.checked, e.total, e.maxRelative, e.meanRelative, e.varianceRelative, e.maxAbsolute, e.maxAnalytic))
+      print(
+        e.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+          + String(
+            format: " %5d/%-6d %10.3e   %10.3e   %10.3e   %10.3e  %8.2e", e.checked, e.total, e.maxRelative, e.meanRelative,
+            e.varianceRelative, e.maxAbsolute, e.maxAnalytic))
     }
     let worst = entries.max { $0.maxRelative < $1.maxRelative }!
     if let out {
       let record = GradientCheckRecord(
         network: architecture.shapeDescription + (architecture.batchNorm ? " BatchNorm" : "") + ", " + architecture.loss.rawValue,
-        lambda: lambda, samples: n, method: method.rawValue, h: h, eps: eps, tolerance: tolerance, entries: entries, passed: worst.maxRelative <= tolerance)
+        lambda: lambda, samples: n, method: method.rawValue, h: h, eps: eps, tolerance: tolerance, entries: entries,
+        passed: worst.maxRelative <= tolerance)
       do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
         throw CommandError("--out \(out): cannot create the directory (\(error.localizedDescription))")
       }
       try RunDirectory.writeJSON(record, to: (out as NSString).appendingPathComponent(ReportFiles.gradientCheck))
     }
     if worst.maxRelative > tolerance {
-      printError(String(format: "worst entry: %@ index %d, analytic %.6e, numerical %.6e", worst.name, worst.worstIndex, worst.worstAnalytic, worst.worstNumerical))
+      printError(
+        String(
+          format: "worst entry: %@ index %d, analytic %.6e, numerical %.6e", worst.name, worst.worstIndex, worst.worstAnalytic,
+          worst.worstNumerical))
       printError("gradient check FAILED: \(worst.name) max relative error \(worst.maxRelative) > tolerance \(tolerance)")
       throw ExitCode(ExitCodes.gradientCheckFailed)
     }
-    print("gradient check passed: every max relative error <= \(tolerance) (worst \(worst.name) \(String(format: "%.3e", worst.maxRelative)))")
+    print(
+      "gradient check passed: every max relative error <= \(tolerance) (worst \(worst.name) \(String(format: "%.3e", worst.maxRelative)))")
   }
 }
 

@@ -27,10 +27,16 @@ func usage<V>(_ body: () throws -> V) throws -> V {
 }
 
 struct DataOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("Data set: fashion-mnist (\(DataSource.defaultFashionMNISTDirectory)), mnist:DIR, idx:DIR or cifar10:DIR (default fashion-mnist).", valueName: "SOURCE"))
+  @Option(
+    help: ArgumentHelp(
+      "Data set: fashion-mnist (\(DataSource.defaultFashionMNISTDirectory)), mnist:DIR, idx:DIR or cifar10:DIR (default fashion-mnist).",
+      valueName: "SOURCE"))
   var data: String?
 
-  @Option(help: ArgumentHelp("Validation split: the last N training samples, or batch2 (CIFAR-10: train on data_batch_1, validate on data_batch_2). Default 5000.", valueName: "N|batch2"))
+  @Option(
+    help: ArgumentHelp(
+      "Validation split: the last N training samples, or batch2 (CIFAR-10: train on data_batch_1, validate on data_batch_2). Default 5000.",
+      valueName: "N|batch2"))
   var validation: String?
 
   @Option(help: ArgumentHelp("Keep the first N samples of the training split.", valueName: "N"))
@@ -61,7 +67,8 @@ struct ModelOptions: ParsableArguments {
   @Option(help: "BatchNorm running-average factor alpha in avg = alpha*avg + (1-alpha)*batch, in [0, 1) (default 0.9).")
   var bnAlpha: Double?
 
-  @Option(help: ArgumentHelp("Loss: cross-entropy (softmax) or svm (multiclass hinge, margin 1). Default cross-entropy.", valueName: "LOSS"))
+  @Option(
+    help: ArgumentHelp("Loss: cross-entropy (softmax) or svm (multiclass hinge, margin 1). Default cross-entropy.", valueName: "LOSS"))
   var loss: String?
 
   @Option(help: ArgumentHelp("Weight init: he, xavier or gaussian:SIGMA (default he).", valueName: "INIT"))
@@ -94,7 +101,10 @@ struct OptimizationOptions: ParsableArguments {
   @Option(help: "Per-epoch learning-rate decay factor: eta_e = eta * decay^e.")
   var decay: Double?
 
-  @Option(help: ArgumentHelp("Cyclical triangular learning rate (Smith 2017) between ETA_MIN and ETA_MAX with half-cycle N_S steps; N_S omitted: the run is \(TrainingConfiguration.autoCycles) cycles. The default schedule is \(TrainingConfiguration().optionValue("cyclical") ?? "").", valueName: "ETA_MIN,ETA_MAX[,N_S]"))
+  @Option(
+    help: ArgumentHelp(
+      "Cyclical triangular learning rate (Smith 2017) between ETA_MIN and ETA_MAX with half-cycle N_S steps; N_S omitted: the run is \(TrainingConfiguration.autoCycles) cycles. The default schedule is \(TrainingConfiguration().optionValue("cyclical") ?? "").",
+      valueName: "ETA_MIN,ETA_MAX[,N_S]"))
   var cyclical: String?
 
   @Option(help: "Train for K cycles of the cyclical schedule (2*N_S*K steps).")

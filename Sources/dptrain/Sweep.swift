@@ -30,7 +30,10 @@ struct Sweep: ParsableCommand {
   @Flag(help: "Continue the sweep in SWEEPDIR (started with the same SPEC).")
   var resume = false
 
-  @Option(help: ArgumentHelp("Ranks per trial: 1 trains one trial per rank; G > 1 trains each trial data-parallel over G ranks. Must divide the rank count.", valueName: "G"))
+  @Option(
+    help: ArgumentHelp(
+      "Ranks per trial: 1 trains one trial per rank; G > 1 trains each trial data-parallel over G ranks. Must divide the rank count.",
+      valueName: "G"))
   var ranksPerTrial = 1
 
   @Option(help: "BLAS threads per rank (default: the node's cores divided by its ranks, at least 1).")
@@ -58,8 +61,12 @@ struct Sweep: ParsableCommand {
     do { try parsed.checkTrials(file: spec) } catch { throw ValidationError("\(error)") }
     if Launch.isPrintingRank() {
       let exists = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName))
-      if resume && !exists { throw ValidationError("--resume: \(out) holds no sweep (no \(SweepStore.fileName)); run without --resume to start one") }
-      if !resume && exists { throw ValidationError("--out \(out) already holds a sweep; pass --resume to continue it, or choose another --out") }
+      if resume && !exists {
+        throw ValidationError("--resume: \(out) holds no sweep (no \(SweepStore.fileName)); run without --resume to start one")
+      }
+      if !resume && exists {
+        throw ValidationError("--out \(out) already holds a sweep; pass --resume to continue it, or choose another --out")
+      }
     }
   }
 
@@ -87,7 +94,8 @@ struct Sweep: ParsableCommand {
 
   /// Starts reading the data of the spec's base configuration (what most trials use), test set aside.
   static func prefetch(spec: SweepSpec) throws -> (key: String, load: () throws -> DatasetSplits) {
-    let base = try TrialConfiguration.make(base: spec.base, parameters: [:], searchOrder: [], budget: nil, unit: spec.budgetUnit, seed: spec.seed)
+    let base = try TrialConfiguration.make(
+      base: spec.base, parameters: [:], searchOrder: [], budget: nil, unit: spec.budgetUnit, seed: spec.seed)
     let data = Prefetch { try base.loadData(includeTest: false) }
     return (TrialRunner.dataKey(base, includeTest: false), { try data.value() })
   }
@@ -98,7 +106,8 @@ struct Sweep: ParsableCommand {
     dispatcher.shouldStop = { dptrain_stop_signal() != 0 }
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     // Trials of one rank need no communicator; groups of several are split from the world.
-    let group: any Communicator = ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
+    let group: any Communicator =
+      ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
     let runner = TrialRunner(group: group, sweepDirectory: out, isolateFailures: ranksPerTrial == 1)
     runner.prefetched = prefetch
     runner.stopRequested = { dptrain_stop_signal() != 0 }
@@ -123,9 +132,16 @@ struct Sweep: ParsableCommand {
     scheduler.onRound = { console.round($0) }
     scheduler.onStart = { console.started($0, ranks: $1) }
     scheduler.onFinish = { console.finished($0, report: $1) }
-    output.info("dptrain sweep: \(spec) -> \(out)/\(SweepStore.fileName); \(world.size) rank(s) in \(dispatcher.groupCount) group(s) of \(ranksPerTrial), \(BLAS.threads) BLAS thread(s) per rank")
+    output.info(
+      "dptrain sweep: \(spec) -> \(out)/\(SweepStore.fileName); \(world.size) rank(s) in \(dispatcher.groupCount) group(s) of \(ranksPerTrial), \(BLAS.threads) BLAS thread(s) per rank"
+    )
     output.info(GEMMOptions.header(try gemmOptions.select(Float.self, printing: true)) + " (float trials)")
-    output.event("start", ["spec": spec, "database": "\(out)/\(SweepStore.fileName)", "ranks": world.size, "groups": dispatcher.groupCount, "ranks_per_trial": ranksPerTrial, "blas_threads": BLAS.threads])
+    output.event(
+      "start",
+      [
+        "spec": spec, "database": "\(out)/\(SweepStore.fileName)", "ranks": world.size, "groups": dispatcher.groupCount,
+        "ranks_per_trial": ranksPerTrial, "blas_threads": BLAS.threads,
+      ])
     let started = Date()
     do {
       try dispatcher.coordinate(scheduler) { work, poll in try withoutActuallyEscaping(poll) { try runner.run(work, poll: $0) } }
@@ -133,24 +149,32 @@ struct Sweep: ParsableCommand {
       try? store.setStatus("interrupted")
       if Self.isStop(error) {
         let signal = dptrain_stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"
-        printError("\(signal): the sweep stopped; finished trials are in \(store.path), running ones wrote checkpoints; continue with: dptrain sweep \(spec) --out \(out) --resume")
+        printError(
+          "\(signal): the sweep stopped; finished trials are in \(store.path), running ones wrote checkpoints; continue with: dptrain sweep \(spec) --out \(out) --resume"
+        )
       }
       throw error
     }
     try store.setStatus("finished")
     let summary = try SweepSummary(store: store)
     try summary.trialsCSV().write(toFile: (out as NSString).appendingPathComponent("trials.csv"), atomically: true, encoding: .utf8)
-    try summary.configurationsCSV().write(toFile: (out as NSString).appendingPathComponent("configurations.csv"), atomically: true, encoding: .utf8)
+    try summary.configurationsCSV().write(
+      toFile: (out as NSString).appendingPathComponent("configurations.csv"), atomically: true, encoding: .utf8)
     let report = noReport ? nil : try Report.write(sweepDirectory: out, top: max(top, 5))
     if output.mode == .json {
       let best = summary.top(top).map { c -> [String: Any] in
-        ["mean": c.mean ?? NSNull(), "std": c.std ?? NSNull(), "repeats": c.values.count, "round": c.roundLabel, "trials": c.trials.map(\.id),
-         "parameters": Dictionary(uniqueKeysWithValues: c.parameters.map { ($0.key, $0.value.description) })]
+        [
+          "mean": c.mean ?? NSNull(), "std": c.std ?? NSNull(), "repeats": c.values.count, "round": c.roundLabel,
+          "trials": c.trials.map(\.id),
+          "parameters": Dictionary(uniqueKeysWithValues: c.parameters.map { ($0.key, $0.value.description) }),
+        ]
       }
-      output.event("finished", [
-        "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
-        "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
-      ], important: true)
+      output.event(
+        "finished",
+        [
+          "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
+          "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
+        ], important: true)
       return
     }
     print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
@@ -176,7 +200,8 @@ final class SweepConsole {
   func round(_ round: Round) {
     planned += round.configurations.count * spec.repeats
     console.info("round \(round.index + 1): \(round.label), \(round.configurations.count) configuration(s) x \(spec.repeats) repeat(s)")
-    console.event("round", ["round": round.index + 1, "label": round.label, "configurations": round.configurations.count, "repeats": spec.repeats])
+    console.event(
+      "round", ["round": round.index + 1, "label": round.label, "configurations": round.configurations.count, "repeats": spec.repeats])
   }
 
   func started(_ trial: TrialRecord, ranks: [Int]) {
@@ -197,13 +222,17 @@ final class SweepConsole {
     let queued = max(0, planned - done - running)
     let bestValue = best.map { spec.metric.higherIsBetter ? $0.score : -$0.score }
     let parameters = SweepSummary.describe(trial.parameters, order: spec.parameters.map(\.name))
-    console.event("trial", [
-      "trial": trial.id, "round": trial.round == TrialRecord.finalRound ? "final" : "\(trial.round + 1)", "status": report.status.rawValue,
-      spec.metric.rawValue: value ?? NSNull(), "test_accuracy": report.testAccuracy ?? NSNull(), "diverged_at_step": report.divergedAtStep ?? NSNull(),
-      "error": report.error ?? NSNull(), "parameters": parameters, "train_seconds": report.trainSeconds, "done": done, "running": running,
-      "queued": queued, "best": bestValue ?? NSNull(), "best_trial": best?.id ?? NSNull(),
-      "resumed_from_step": report.resumedFromStep ?? NSNull(),
-    ])
+    console.event(
+      "trial",
+      [
+        "trial": trial.id, "round": trial.round == TrialRecord.finalRound ? "final" : "\(trial.round + 1)",
+        "status": report.status.rawValue,
+        spec.metric.rawValue: value ?? NSNull(), "test_accuracy": report.testAccuracy ?? NSNull(),
+        "diverged_at_step": report.divergedAtStep ?? NSNull(),
+        "error": report.error ?? NSNull(), "parameters": parameters, "train_seconds": report.trainSeconds, "done": done, "running": running,
+        "queued": queued, "best": bestValue ?? NSNull(), "best_trial": best?.id ?? NSNull(),
+        "resumed_from_step": report.resumedFromStep ?? NSNull(),
+      ])
     guard console.mode != .json, !console.quiet else { return }
     let outcome: String =
       switch report.status {
@@ -213,8 +242,12 @@ final class SweepConsole {
       }
     let bestText = best.map { String(format: "best %.4f (#%d)", spec.metric.higherIsBetter ? $0.score : -$0.score, $0.id) } ?? ""
     let label = trial.round == TrialRecord.finalRound ? "final" : "#\(trial.id)"
-    let test = (report.testAccuracy.map { String(format: ", test accuracy %.4f", $0) } ?? "")
+    let test =
+      (report.testAccuracy.map { String(format: ", test accuracy %.4f", $0) } ?? "")
       + (report.resumedFromStep.map { ", continued from its checkpoint at step \($0)" } ?? "")
-    print(String(format: "[%d done, %d running, %d queued] %@ %@%@  (%@; %.1fs)  %@", done, running, queued, label, outcome, test, parameters, report.trainSeconds, bestText))
+    print(
+      String(
+        format: "[%d done, %d running, %d queued] %@ %@%@  (%@; %.1fs)  %@", done, running, queued, label, outcome, test, parameters,
+        report.trainSeconds, bestText))
   }
 }

@@ -22,8 +22,12 @@ struct SweepStatus: ParsableCommand {
     date.dateFormat = "yyyy-MM-dd HH:mm:ss"
     print("sweep \(directory): \(h.status); spec \(h.specFile); \(h.ranks) rank(s), \(h.ranksPerTrial) per trial; session(s) \(h.sessions)")
     let quiet = Date().timeIntervalSince1970 - h.updated
-    let stale = h.status == "running" && quiet > 60 ? String(format: " (%.0f s ago: if no trial can take that long, the sweep was killed; --resume continues it)", quiet) : ""
-    print("started \(date.string(from: Date(timeIntervalSince1970: h.created))), last update \(date.string(from: Date(timeIntervalSince1970: h.updated)))\(stale)")
+    let stale =
+      h.status == "running" && quiet > 60
+      ? String(format: " (%.0f s ago: if no trial can take that long, the sweep was killed; --resume continues it)", quiet) : ""
+    print(
+      "started \(date.string(from: Date(timeIntervalSince1970: h.created))), last update \(date.string(from: Date(timeIntervalSince1970: h.updated)))\(stale)"
+    )
     print("strategy \(describe(spec.strategy)), metric \(spec.metric.rawValue), \(spec.repeats) repeat(s), seed \(spec.seed)")
     print("trials: " + TrialStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
     for round in summary.rounds {
@@ -34,10 +38,15 @@ struct SweepStatus: ParsableCommand {
     let now = Date().timeIntervalSince1970
     for t in summary.trials where t.status == .running {
       let elapsed = t.startedAt.map { String(format: ", %.0f s so far", now - $0) } ?? ""
-      print("  running #\(t.id) on rank(s) \(t.ranks ?? "?")\(elapsed): \(SweepSummary.describe(t.parameters, order: spec.parameters.map(\.name)))")
+      print(
+        "  running #\(t.id) on rank(s) \(t.ranks ?? "?")\(elapsed): \(SweepSummary.describe(t.parameters, order: spec.parameters.map(\.name)))"
+      )
     }
     if let best = summary.ranked.first, let mean = best.mean {
-      print(String(format: "best so far: %@ %.4f (%@)", spec.metric.rawValue, mean, SweepSummary.describe(best.parameters, order: spec.parameters.map(\.name))))
+      print(
+        String(
+          format: "best so far: %@ %.4f (%@)", spec.metric.rawValue, mean,
+          SweepSummary.describe(best.parameters, order: spec.parameters.map(\.name))))
     }
     if let final = summary.final { print(summary.finalDescription(final)) }
     if let csv {
@@ -51,7 +60,8 @@ struct SweepStatus: ParsableCommand {
     case .grid: "grid"
     case .random(let n): "random (\(n) trials)"
     case .coarseToFine(let stages, let n, let k, let margin): "coarse-to-fine (\(stages) stages of \(n), top \(k), margin \(margin))"
-    case .successiveHalving(let n, let lo, let hi, let r, let unit): "successive halving (\(n) trials, \(lo)..\(hi) \(unit.rawValue), keep 1/\(r))"
+    case .successiveHalving(let n, let lo, let hi, let r, let unit):
+      "successive halving (\(n) trials, \(lo)..\(hi) \(unit.rawValue), keep 1/\(r))"
     }
   }
 }

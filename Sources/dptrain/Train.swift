@@ -31,25 +31,42 @@ struct Train: ParsableCommand {
 
   @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
 
-  @Option(help: ArgumentHelp("BatchNorm statistics over ranks: global (of the whole batch; N ranks = 1 process; the default) or local (per rank's shard).", valueName: "global|local"))
+  @Option(
+    help: ArgumentHelp(
+      "BatchNorm statistics over ranks: global (of the whole batch; N ranks = 1 process; the default) or local (per rank's shard).",
+      valueName: "global|local"))
   var bnSync: String?
 
-  @Option(help: ArgumentHelp("Check that every replica's parameters equal rank 0's every STEPS updates, or every epoch (the default).", valueName: "STEPS|epoch"))
+  @Option(
+    help: ArgumentHelp(
+      "Check that every replica's parameters equal rank 0's every STEPS updates, or every epoch (the default).", valueName: "STEPS|epoch"))
   var checkEvery: String?
 
-  @Option(help: ArgumentHelp("With several ranks: sharded (each rank updates its segment of the parameters, then they are gathered; the default) or replicated (every rank updates everything after one allreduce); the same bits on one node.", valueName: "sharded|replicated"))
+  @Option(
+    help: ArgumentHelp(
+      "With several ranks: sharded (each rank updates its segment of the parameters, then they are gathered; the default) or replicated (every rank updates everything after one allreduce); the same bits on one node.",
+      valueName: "sharded|replicated"))
   var update: String?
 
-  @Option(help: ArgumentHelp("Write DIR/checkpoint.safetensors (atomically) every STEPS updates, at every epoch's end (the default), or never.", valueName: "STEPS|epoch|never"))
+  @Option(
+    help: ArgumentHelp(
+      "Write DIR/checkpoint.safetensors (atomically) every STEPS updates, at every epoch's end (the default), or never.",
+      valueName: "STEPS|epoch|never"))
   var checkpointEvery: String?
 
-  @Option(help: ArgumentHelp("Continue the run in DIR from its last checkpoint, with DIR/config.json's settings (the training options given here are not used; --blas-threads and the output flags are). Same seed and rank count: the model of an uninterrupted run, bit for bit.", valueName: "DIR"))
+  @Option(
+    help: ArgumentHelp(
+      "Continue the run in DIR from its last checkpoint, with DIR/config.json's settings (the training options given here are not used; --blas-threads and the output flags are). Same seed and rank count: the model of an uninterrupted run, bit for bit.",
+      valueName: "DIR"))
   var resume: String?
 
   @Flag(help: "Print only the final summary.")
   var quiet = false
 
-  @Option(help: "Progress on the console: live (one line rewritten in place), plain (a line at most every 10 s, for logs), or auto (live on a terminal, plain otherwise and under mpirun).")
+  @Option(
+    help:
+      "Progress on the console: live (one line rewritten in place), plain (a line at most every 10 s, for logs), or auto (live on a terminal, plain otherwise and under mpirun)."
+  )
   var progress = ProgressMode.auto
 
   @Option(help: "text, or json: one JSON object per line (start, progress, evaluation, finished/diverged).")
@@ -78,7 +95,8 @@ struct Train: ParsableCommand {
   func validate() throws {
     _ = try usage { try TrainingConfiguration(options: options) }
     if let resume, Launch.isPrintingRank() {
-      for file in ["config.json", Checkpoint.fileName] where !FileManager.default.fileExists(atPath: (resume as NSString).appendingPathComponent(file)) {
+      for file in ["config.json", Checkpoint.fileName]
+      where !FileManager.default.fileExists(atPath: (resume as NSString).appendingPathComponent(file)) {
         throw ValidationError("--resume \(resume): no \(file) there; give the --out DIR of a run that wrote a checkpoint")
       }
     }
@@ -122,18 +140,22 @@ struct Train: ParsableCommand {
     return configuration
   }
 
-  func train<T: Real>(_: T.Type, _ given: TrainingConfiguration, launch: Launch, data prefetched: Prefetch<DatasetSplits>, resuming: Bool) throws {
+  func train<T: Real>(_: T.Type, _ given: TrainingConfiguration, launch: Launch, data prefetched: Prefetch<DatasetSplits>, resuming: Bool)
+    throws
+  {
     let communicator = launch.communicator
     let isRoot = communicator.rank == 0
     // On --resume, --blas-threads given here applies, not the recorded count.
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     let kernel = try gemmOptions.select(T.self, request: resuming ? resumeRequest(given, printing: isRoot) : given.gemm, printing: isRoot)
     let data = try prefetched.value()
-    let outPath = resume ?? out ?? "runs/" + {
-      let f = DateFormatter()
-      f.dateFormat = "yyyyMMdd-HHmmss"
-      return f.string(from: Date())
-    }()
+    let outPath =
+      resume ?? out ?? "runs/"
+      + {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        return f.string(from: Date())
+      }()
     // Rank 0 alone reads the checkpoint and writes the run directory; the others train silently.
     let run = try usage {
       try TrainingRun<T>(
@@ -150,33 +172,47 @@ struct Train: ParsableCommand {
       if first { printError("warning: \(error) (training goes on; further failures are not reported until a checkpoint succeeds)") }
     }
     run.onCheckpointRecovered = { printError("checkpoint written again at step \($0)") }
-    let processes = communicator.size == 1 ? "1 process" : "\(communicator.size) ranks" + (architecture.batchNorm ? " (BatchNorm statistics: \(configuration.bnSync.rawValue))" : "")
+    let processes =
+      communicator.size == 1
+      ? "1 process"
+      : "\(communicator.size) ranks" + (architecture.batchNorm ? " (BatchNorm statistics: \(configuration.bnSync.rawValue))" : "")
     let console = Console(progress: progress, logFormat: logFormat, quiet: quiet)
     if isRoot {
       let network = "\(architecture.shapeDescription)\(architecture.batchNorm ? " BatchNorm" : ""), \(architecture.loss.rawValue)"
       console.info("dptrain \(dptrainVersion): \(network), \(T.dtypeName), \(processes), \(BLAS.threads) BLAS thread(s) per rank")
       console.info(GEMMOptions.header(kernel))
       console.info("data: \(data.sourceDescription)")
-      console.info("schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)")
+      console.info(
+        "schedule: \(configuration.schedule.description), batch \(configuration.batchSize), momentum \(configuration.momentum), lambda \(configuration.lambda), \(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch)"
+      )
       console.info("output: \(outPath)")
-      if let checkpoint { console.info("resuming at step \(checkpoint.step) of \(trainer.totalSteps) from \(Checkpoint.path(in: outPath)) (written by \(checkpoint.statePerRank.count) rank(s))") }
-      console.event("start", [
-        "version": dptrainVersion, "network": network, "precision": T.dtypeName, "ranks": communicator.size, "blas_threads": BLAS.threads,
-        "gemm": kernel.description, "cpu": CPUInfo.current.summary,
-        "data": data.sourceDescription, "schedule": configuration.schedule.description, "batch_size": configuration.batchSize,
-        "total_steps": trainer.totalSteps, "steps_per_epoch": trainer.stepsPerEpoch, "output": outPath,
-      ])
+      if let checkpoint {
+        console.info(
+          "resuming at step \(checkpoint.step) of \(trainer.totalSteps) from \(Checkpoint.path(in: outPath)) (written by \(checkpoint.statePerRank.count) rank(s))"
+        )
+      }
+      console.event(
+        "start",
+        [
+          "version": dptrainVersion, "network": network, "precision": T.dtypeName, "ranks": communicator.size, "blas_threads": BLAS.threads,
+          "gemm": kernel.description, "cpu": CPUInfo.current.summary,
+          "data": data.sourceDescription, "schedule": configuration.schedule.description, "batch_size": configuration.batchSize,
+          "total_steps": trainer.totalSteps, "steps_per_epoch": trainer.stepsPerEpoch, "output": outPath,
+        ])
     }
     let observer: (any TrainingObserver)? =
-      if let directory { ConsoleProgress(console: console, directory: directory) }
-      else if verbose { RankProgress(rank: communicator.rank) } else { nil }
+      if let directory { ConsoleProgress(console: console, directory: directory) } else if verbose {
+        RankProgress(rank: communicator.rank)
+      } else { nil }
     let result: TrainingResult
     do {
       result = try run.run(observer: observer)
     } catch let error as TrainingError {
       if case .interrupted(let step) = error, let directory {
         let signal = dptrain_stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"
-        printError("\(signal): stopped after step \(step) of \(trainer.totalSteps); checkpoint \(Checkpoint.path(in: directory.path)); continue with: dptrain train --resume \(directory.path)")
+        printError(
+          "\(signal): stopped after step \(step) of \(trainer.totalSteps); checkpoint \(Checkpoint.path(in: directory.path)); continue with: dptrain train --resume \(directory.path)"
+        )
         console.event("interrupted", ["step": step, "checkpoint": Checkpoint.path(in: directory.path)], important: true)
       }
       if case .diverged(let step, _) = error, let directory {
@@ -194,17 +230,26 @@ struct Train: ParsableCommand {
       try RunDirectory.writeJSON(histograms, to: (outPath as NSString).appendingPathComponent(ReportFiles.gradients))
     }
     let test = try run.finish(result, in: directory)
-    let replicas = communicator.size > 1 ? String(format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)", 100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
+    let replicas =
+      communicator.size > 1
+      ? String(
+        format: "; allreduce %.0f%% of step time on rank 0; replicas identical (%d checks)",
+        100 * result.communicationSeconds / max(result.trainSeconds, 1e-9), result.replicaChecks) : ""
     let report = noReport ? nil : try Report.write(runDirectory: outPath)
     if console.mode == .json {
-      console.event("finished", [
-        "test_accuracy": test.accuracy, "test_loss": test.loss, "steps": result.steps, "train_seconds": result.trainSeconds,
-        "samples_per_second": result.samplesPerSecond, "model": directory.modelPath, "report": report ?? NSNull(),
-        "communication_seconds": communicator.size > 1 ? result.communicationSeconds : NSNull(),
-      ], important: true)
+      console.event(
+        "finished",
+        [
+          "test_accuracy": test.accuracy, "test_loss": test.loss, "steps": result.steps, "train_seconds": result.trainSeconds,
+          "samples_per_second": result.samplesPerSecond, "model": directory.modelPath, "report": report ?? NSNull(),
+          "communication_seconds": communicator.size > 1 ? result.communicationSeconds : NSNull(),
+        ], important: true)
     } else {
-      print(String(format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
-                   test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas, directory.modelPath))
+      print(
+        String(
+          format: "test accuracy %.4f, test loss %.4f; %d steps in %@ (%.0f samples/s)%@; model: %@",
+          test.accuracy, test.loss, result.steps, formatDuration(result.trainSeconds), result.samplesPerSecond, replicas,
+          directory.modelPath))
       if let report { print("report: \(report)") }
     }
     if let error = (observer as? ConsoleProgress)?.writeError {
@@ -222,7 +267,9 @@ extension Train {
     guard let backend = configuration.gemm.backend else { return .auto }
     guard backend.isBuiltIn else {
       if printing {
-        printError("warning: --resume: the run's products were computed by \(configuration.gemmKernel?.description ?? backend.description), which this dptrain is built without; it continues with \(GEMM.kernel(of: .openblas)), so its last bits will differ from an uninterrupted run's")
+        printError(
+          "warning: --resume: the run's products were computed by \(configuration.gemmKernel?.description ?? backend.description), which this dptrain is built without; it continues with \(GEMM.kernel(of: .openblas)), so its last bits will differ from an uninterrupted run's"
+        )
       }
       return .auto
     }
@@ -236,7 +283,10 @@ final class RankProgress: TrainingObserver {
   init(rank: Int) { self.rank = rank }
   func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double) {
     guard epoch == epoch.rounded() || step == totalSteps else { return }
-    print(String(format: "[rank %d] epoch %.2f step %d/%d batch loss %.4f %.0f samples/s", rank, epoch, step, totalSteps, batchLoss, samplesPerSecond))
+    print(
+      String(
+        format: "[rank %d] epoch %.2f step %d/%d batch loss %.4f %.0f samples/s", rank, epoch, step, totalSteps, batchLoss, samplesPerSecond
+      ))
   }
   func trainingDidEvaluate(_ row: MetricsRow) {}
 }

@@ -76,7 +76,8 @@ struct IDXTests {
   @Test("trailing bytes are an error", arguments: [true, false])
   func trailing(gzip: Bool) throws {
     let dir = try TempDirectory()
-    let p = try dir.write("long-images", idxImages(count: 2, rows: 2, cols: 2, pixels: [UInt8](repeating: 1, count: 8)) + [9, 9, 9], gzip: gzip)
+    let p = try dir.write(
+      "long-images", idxImages(count: 2, rows: 2, cols: 2, pixels: [UInt8](repeating: 1, count: 8)) + [9, 9, 9], gzip: gzip)
     expectDatasetError(.trailingBytes, containing: ["long-images", "3 trailing bytes", "expected 24"]) {
       _ = try IDX.readImages(path: p)
     }
@@ -113,7 +114,8 @@ struct IDXTests {
       _ = try IDX.readImages(path: p)
     }
     // A valid gzip stream cut in the middle.
-    let good = try dir.write("cut-images.gz", idxImages(count: 50, rows: 8, cols: 8, pixels: testPixels(count: 50, features: 64)), gzip: true)
+    let good = try dir.write(
+      "cut-images.gz", idxImages(count: 50, rows: 8, cols: 8, pixels: testPixels(count: 50, features: 64)), gzip: true)
     let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: good)))
     try Data(whole.prefix(whole.count / 2)).write(to: URL(fileURLWithPath: good))
     expectDatasetError(.compression, containing: ["cut-images.gz", "zlib error"]) {

@@ -36,7 +36,9 @@ struct MutationFuzzTests {
 
   /// Runs `read` on `rounds` mutations of `original`, written raw or gzipped; returns how many
   /// were read and how many refused. Any error other than a `DatasetError` naming the file fails.
-  static func fuzz(_ name: String, _ original: [UInt8], rounds: Int, seed: UInt64, read: (String) throws -> Int) throws -> (read: Int, refused: Int) {
+  static func fuzz(_ name: String, _ original: [UInt8], rounds: Int, seed: UInt64, read: (String) throws -> Int) throws -> (
+    read: Int, refused: Int
+  ) {
     let dir = try TempDirectory()
     var rng = SeededGenerator(seed: seed)
     var counts = (read: 0, refused: 0)
@@ -78,7 +80,9 @@ struct MutationFuzzTests {
     for round in 0..<150 {
       let bytes = (0..<rng.nextBelow(20_000)).map { _ in UInt8(rng.nextBelow(256)) }
       let path = try dir.write("random\(round)" + (round % 2 == 0 ? ".gz" : ""), bytes, gzip: round % 2 == 0)
-      for read in [{ _ = try IDX.readImages(path: $0) }, { _ = try IDX.readLabels(path: $0) }, { _ = try CIFAR10.read(path: $0) }] as [(String) throws -> Void] {
+      for read in [{ _ = try IDX.readImages(path: $0) }, { _ = try IDX.readLabels(path: $0) }, { _ = try CIFAR10.read(path: $0) }]
+        as [(String) throws -> Void]
+      {
         do { try read(path) } catch let error as DatasetError {
           #expect(error.description.contains(path), "\(error)")
         } catch {

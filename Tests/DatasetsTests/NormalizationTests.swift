@@ -9,8 +9,8 @@ struct NormalizationTests {
   /// feature 2 takes 0, 51, 102, 153.
   static func tiny() throws -> ImageSet {
     try ImageSet(
-    pixels: [0, 51, 0, 255, 51, 51, 0, 51, 102, 255, 51, 153], labels: [0, 1, 2, 3],
-    shape: ImageShape(height: 1, width: 3, channels: 1, layout: .grayscale))
+      pixels: [0, 51, 0, 255, 51, 51, 0, 51, 102, 255, 51, 153], labels: [0, 1, 2, 3],
+      shape: ImageShape(height: 1, width: 3, channels: 1, layout: .grayscale))
   }
 
   @Test func meanAndPopulationStd() throws {
@@ -72,4 +72,3 @@ struct NormalizationTests {
     for (a, b) in zip(x, expected) { #expect(abs(a - b) < 1e-12, "\(x)") }
   }
 }
-

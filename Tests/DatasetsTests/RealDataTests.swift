@@ -4,7 +4,8 @@ import Testing
 @testable import Datasets
 
 private let fashionDirectory = DataSource.defaultFashionMNISTDirectory
-private let fashionPresent = FileManager.default.fileExists(atPath: fashionDirectory + "/train-images-idx3-ubyte.gz")
+private let fashionPresent =
+  FileManager.default.fileExists(atPath: fashionDirectory + "/train-images-idx3-ubyte.gz")
   || FileManager.default.fileExists(atPath: fashionDirectory + "/train-images-idx3-ubyte")
 
 @Suite("Real data")

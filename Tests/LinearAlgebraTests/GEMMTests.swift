@@ -1,7 +1,7 @@
 import Foundation
 import LinearAlgebra
-import Testing
 import TestSupport
+import Testing
 
 @Suite("GEMM backends: choice, kernel decision, self-check")
 struct GEMMTests {
@@ -24,32 +24,47 @@ struct GEMMTests {
   /// CPU features x the core OpenBLAS reports x the user's OPENBLAS_CORETYPE -> what dptrain does.
   static let coreCases: [CoreCase] = [
     // Emerald Rapids under 0.3.21: model 207 unknown, fell through to Prescott.
-    CoreCase(cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "Prescott", user: nil, expected: .reexecute(core: "SkylakeX", detected: "Prescott")),
+    CoreCase(
+      cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "Prescott", user: nil,
+      expected: .reexecute(core: "SkylakeX", detected: "Prescott")),
     CoreCase(cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "SkylakeX", user: nil, expected: .keep),
-    CoreCase(cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "Prescott", user: "Haswell", expected: .respectUser("Haswell")),
-    CoreCase(cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "Haswell", user: nil, expected: .reexecute(core: "SkylakeX", detected: "Haswell")),
+    CoreCase(
+      cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "Prescott", user: "Haswell", expected: .respectUser("Haswell")),
+    CoreCase(
+      cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "Haswell", user: nil,
+      expected: .reexecute(core: "SkylakeX", detected: "Haswell")),
     // Zen 4 under 0.3.21: picked Cooperlake (AVX-512): nothing better.
     CoreCase(cpu: "Zen 4", features: avx512, isAMD: true, detected: "Cooperlake", user: nil, expected: .keep),
     // Zen 3: Zen, the best there is; a fallback would get Zen back.
     CoreCase(cpu: "Zen 3", features: avx2, isAMD: true, detected: "Zen", user: nil, expected: .keep),
-    CoreCase(cpu: "Zen 3", features: avx2, isAMD: true, detected: "Prescott", user: nil, expected: .reexecute(core: "Zen", detected: "Prescott")),
-    CoreCase(cpu: "Zen 3", features: avx2, isAMD: true, detected: "Nehalem", user: "", expected: .reexecute(core: "Zen", detected: "Nehalem")),
+    CoreCase(
+      cpu: "Zen 3", features: avx2, isAMD: true, detected: "Prescott", user: nil, expected: .reexecute(core: "Zen", detected: "Prescott")),
+    CoreCase(
+      cpu: "Zen 3", features: avx2, isAMD: true, detected: "Nehalem", user: "", expected: .reexecute(core: "Zen", detected: "Nehalem")),
     // An AVX2 Intel CPU 0.3.21 does not know.
-    CoreCase(cpu: "AVX2 Intel", features: avx2, isAMD: false, detected: "Prescott", user: nil, expected: .reexecute(core: "Haswell", detected: "Prescott")),
+    CoreCase(
+      cpu: "AVX2 Intel", features: avx2, isAMD: false, detected: "Prescott", user: nil,
+      expected: .reexecute(core: "Haswell", detected: "Prescott")),
     CoreCase(cpu: "AVX2 Intel", features: avx2, isAMD: false, detected: "Haswell", user: nil, expected: .keep),
     // AVX without AVX2 (Sandy Bridge): Sandybridge; a Nehalem pick is a fallback.
-    CoreCase(cpu: "Sandy Bridge", features: sse.union([.avx]), isAMD: false, detected: "Nehalem", user: nil, expected: .reexecute(core: "Sandybridge", detected: "Nehalem")),
+    CoreCase(
+      cpu: "Sandy Bridge", features: sse.union([.avx]), isAMD: false, detected: "Nehalem", user: nil,
+      expected: .reexecute(core: "Sandybridge", detected: "Nehalem")),
     // An SSE-only CPU: the generic kernel is the right one.
     CoreCase(cpu: "SSE only", features: sse, isAMD: false, detected: "Prescott", user: nil, expected: .keep),
     // A core name a newer OpenBLAS may report: left alone.
-    CoreCase(cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "GraniteRapids", user: nil, expected: .unknownCore("GraniteRapids")),
+    CoreCase(
+      cpu: "Emerald Rapids", features: avx512, isAMD: false, detected: "GraniteRapids", user: nil, expected: .unknownCore("GraniteRapids")),
     // AVX-512 F without BW/VL (Knights Landing): SkylakeX's kernels would fault; Haswell.
-    CoreCase(cpu: "Knights Landing", features: avx2.union([.avx512f, .avx512cd]), isAMD: false, detected: "Prescott", user: nil, expected: .reexecute(core: "Haswell", detected: "Prescott")),
+    CoreCase(
+      cpu: "Knights Landing", features: avx2.union([.avx512f, .avx512cd]), isAMD: false, detected: "Prescott", user: nil,
+      expected: .reexecute(core: "Haswell", detected: "Prescott")),
   ]
 
   @Test("OpenBLAS core decision", arguments: coreCases)
   func coreDecision(_ c: CoreCase) {
-    let cpu = CPUInfo(vendor: c.isAMD ? "AuthenticAMD" : "GenuineIntel", brand: c.cpu, family: c.isAMD ? 25 : 6, model: 1, features: c.features)
+    let cpu = CPUInfo(
+      vendor: c.isAMD ? "AuthenticAMD" : "GenuineIntel", brand: c.cpu, family: c.isAMD ? 25 : 6, model: 1, features: c.features)
     #expect(OpenBLAS.decide(cpu: cpu, detectedCore: c.detected, userCoreType: c.user) == c.expected)
   }
 
@@ -59,7 +74,8 @@ struct GEMMTests {
     #expect(OpenBLAS.runnableCores(features: Self.avx2, isAMD: true) == ["Prescott", "Sandybridge", "Haswell", "Zen"])
     #expect(OpenBLAS.runnableCores(features: Self.sse, isAMD: false) == ["Prescott"])
     for features in [Self.avx512, Self.avx2, Self.sse] {
-      #expect(OpenBLAS.runnableCores(features: features, isAMD: true).last == OpenBLAS.bestCore(features: features, isAMD: true) ?? "Prescott")
+      #expect(
+        OpenBLAS.runnableCores(features: features, isAMD: true).last == OpenBLAS.bestCore(features: features, isAMD: true) ?? "Prescott")
     }
   }
 
@@ -76,11 +92,13 @@ struct GEMMTests {
     if let forced = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !forced.isEmpty {
       #expect(core == forced.lowercased(), "OPENBLAS_CORETYPE=\(forced) but OpenBLAS runs \(OpenBLAS.coreName)")
     } else if cpu.isAMD || cpu.vendor == "GenuineIntel" {
-      #expect(runnable.contains(core) || core == "cooperlake" || core == "sapphirerapids", "OpenBLAS runs \(OpenBLAS.coreName) on \(cpu.summary)")
+      #expect(
+        runnable.contains(core) || core == "cooperlake" || core == "sapphirerapids", "OpenBLAS runs \(OpenBLAS.coreName) on \(cpu.summary)")
     }
     // Under the per-ISA runs, ONEDNN_MAX_CPU_ISA names the ISA oneDNN must be running.
     if let isa = ProcessInfo.processInfo.environment["ONEDNN_MAX_CPU_ISA"], !isa.isEmpty, GEMMBackend.onednn.isBuiltIn {
-      #expect(GEMM.kernel(of: .onednn).kernel == isa.lowercased(), "ONEDNN_MAX_CPU_ISA=\(isa) but oneDNN runs \(GEMM.kernel(of: .onednn).kernel)")
+      #expect(
+        GEMM.kernel(of: .onednn).kernel == isa.lowercased(), "ONEDNN_MAX_CPU_ISA=\(isa) but oneDNN runs \(GEMM.kernel(of: .onednn).kernel)")
     }
   }
 
@@ -89,7 +107,9 @@ struct GEMMTests {
     #expect(try GEMM.requestedBackend(.auto, for: Float.self) == (GEMMBackend.onednn.isBuiltIn ? .onednn : .openblas))
     #expect(try GEMM.requestedBackend(.auto, for: Double.self) == .openblas)
     #expect(try GEMM.requestedBackend(.openblas, for: Float.self) == .openblas)
-    #expect { try GEMM.requestedBackend(.onednn, for: Double.self) } throws: { "\($0)".contains("--gemm onednn") && "\($0)".contains("double") }
+    #expect { try GEMM.requestedBackend(.onednn, for: Double.self) } throws: {
+      "\($0)".contains("--gemm onednn") && "\($0)".contains("double")
+    }
     if GEMMBackend.onednn.isBuiltIn {
       #expect(try GEMM.requestedBackend(.onednn, for: Float.self) == .onednn)
     } else {
@@ -125,7 +145,9 @@ struct GEMMTests {
       let other = try GEMM.choose(Float.self, request: .openblas, injectedFault: .openblas)
       #expect(other.kernel.backend == .onednn)
     } else {
-      #expect { try GEMM.choose(Float.self, request: .openblas, injectedFault: .openblas) } throws: { "\($0)".contains("not training on a broken kernel") }
+      #expect { try GEMM.choose(Float.self, request: .openblas, injectedFault: .openblas) } throws: {
+        "\($0)".contains("not training on a broken kernel")
+      }
     }
     #expect { try GEMM.choose(Double.self, request: .auto, injectedFault: .openblas) } throws: {
       "\($0)".contains("not training on a broken kernel") && "\($0)".contains("float64")
@@ -146,7 +168,9 @@ struct GEMMTests {
     for backend in GEMMBackend.allCases where backend.isBuiltIn {
       func product() -> [Float] {
         var c = [Float](repeating: .nan, count: m * n)
-        GEMM.product(Float.self, backend: backend, transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &c, ldc: n)
+        GEMM.product(
+          Float.self, backend: backend, transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: k, beta: 0, c: &c,
+          ldc: n)
         return c
       }
       let c = product()
@@ -165,7 +189,9 @@ struct GEMMTests {
     if GEMMBackend.onednn.isBuiltIn {
       let onednn = GEMM.kernel(of: .onednn)
       #expect(onednn.library.hasPrefix("oneDNN "))
-      #expect(["sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"].contains(onednn.kernel))
+      #expect(
+        ["sse41", "avx", "avx2", "avx2_vnni", "avx512_core", "avx512_core_vnni", "avx512_core_bf16", "avx512_core_amx"].contains(
+          onednn.kernel))
     }
     #expect(GEMM.kernel(for: Double.self).backend == .openblas)
     #expect(GEMM.kernel(for: Float.self).backend == TestGEMM.backend)

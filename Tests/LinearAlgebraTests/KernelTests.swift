@@ -1,6 +1,6 @@
 import LinearAlgebra
-import Testing
 import TestSupport
+import Testing
 
 // Every kernel of `Real` against a plain Double loop over the same inputs.
 
@@ -8,15 +8,23 @@ import TestSupport
 struct GemmTests {
   /// `C = alpha op(A) op(B) + beta C` with padded leading dimensions (catches stride mistakes).
   func check<T: Real>(_: T.Type, transA: Bool, transB: Bool) {
-    let m = 5, n = 4, k = 3, pad = 2
+    let m = 5
+    let n = 4
+    let k = 3
+    let pad = 2
     // Stored shapes: A is [m, k] or, transposed, [k, m]; B is [k, n] or [n, k]; C is [m, n].
-    let aRows = transA ? k : m, aCols = transA ? m : k
-    let bRows = transB ? n : k, bCols = transB ? k : n
-    let lda = aCols + pad, ldb = bCols + pad, ldc = n + pad
+    let aRows = transA ? k : m
+    let aCols = transA ? m : k
+    let bRows = transB ? n : k
+    let bCols = transB ? k : n
+    let lda = aCols + pad
+    let ldb = bCols + pad
+    let ldc = n + pad
     let a: [T] = randomValues(aRows * lda, seed: 1)
     let b: [T] = randomValues(bRows * ldb, seed: 2)
     var c: [T] = randomValues(m * ldc, seed: 3)
-    let alpha: T = 1.5, beta: T = 0.5
+    let alpha: T = 1.5
+    let beta: T = 0.5
     func A(_ i: Int, _ p: Int) -> Double { Double(transA ? a[p * lda + i] : a[i * lda + p]) }
     func B(_ p: Int, _ j: Int) -> Double { Double(transB ? b[j * ldb + p] : b[p * ldb + j]) }
     var expected = c.map(Double.init)
@@ -30,8 +38,9 @@ struct GemmTests {
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
-          T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress!, lda: lda,
-                 b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+          T.gemm(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress!, lda: lda,
+            b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
         }
       }
     }
@@ -47,7 +56,8 @@ struct GemmTests {
 
   @Test("gemv matches a naive loop", arguments: [false, true])
   func gemv(trans: Bool) {
-    let m = 4, n = 6
+    let m = 4
+    let n = 6
     let a: [Double] = randomValues(m * n, seed: 4)
     let x: [Double] = randomValues(trans ? m : n, seed: 5)
     var y: [Double] = randomValues(trans ? n : m, seed: 6)
@@ -71,7 +81,8 @@ struct GemmTests {
 @Suite("Loss kernels")
 struct LossKernelTests {
   func naiveCrossEntropy(_ s: [Double], _ y: [Int32], classes: Int) -> (loss: Double, gradient: [Double], correct: Int) {
-    var loss = 0.0, correct = 0
+    var loss = 0.0
+    var correct = 0
     var g = [Double](repeating: 0, count: s.count)
     for i in 0..<y.count {
       let row = Array(s[(i * classes)..<((i + 1) * classes)])
@@ -85,7 +96,8 @@ struct LossKernelTests {
   }
 
   func check<T: Real>(_: T.Type, scale: Double) {
-    let rows = 9, classes = 5
+    let rows = 9
+    let classes = 5
     let s: [T] = randomValues(rows * classes, seed: 11, scale: scale)
     let y = randomLabels(rows, classes: classes, seed: 12)
     let expected = naiveCrossEntropy(s.map(Double.init), y, classes: classes)
@@ -98,7 +110,8 @@ struct LossKernelTests {
       }
     }
     let tol = T.self == Float.self ? 1e-5 : 1e-13
-    #expect(abs(r.lossSum - expected.loss) <= tol * max(1, abs(expected.loss)), "\(T.self) scale \(scale): loss \(r.lossSum) vs \(expected.loss)")
+    #expect(
+      abs(r.lossSum - expected.loss) <= tol * max(1, abs(expected.loss)), "\(T.self) scale \(scale): loss \(r.lossSum) vs \(expected.loss)")
     #expect(r.correct == expected.correct)
     expectClose(g.map(Double.init), expected.gradient, tolerance: tol, "\(T.self) softmax gradient, scale \(scale)")
     // Without a gradient buffer: same loss and accuracy.
@@ -125,7 +138,7 @@ struct LossKernelTests {
     var g = [Double](repeating: 0, count: 9)
     let r = Double.softmaxCrossEntropy(logits: s, labels: y, rows: 3, classes: 3, gradient: &g)
     let l0 = Foundation_log(Foundation_exp(-1) + 1 + Foundation_exp(-2))
-    let l1 = Foundation_log(Foundation_exp(-2) + 2) // for both tie rows
+    let l1 = Foundation_log(Foundation_exp(-2) + 2)  // for both tie rows
     #expect(abs(r.lossSum - (l0 + 2 * l1)) < 1e-12, "loss \(r.lossSum) vs \(l0 + 2 * l1)")
     #expect(r.correct == 2)
     #expect(g.allSatisfy { $0.isFinite })
@@ -133,7 +146,8 @@ struct LossKernelTests {
   }
 
   func naiveHinge(_ s: [Double], _ y: [Int32], classes: Int) -> (loss: Double, gradient: [Double], correct: Int) {
-    var loss = 0.0, correct = 0
+    var loss = 0.0
+    var correct = 0
     var g = [Double](repeating: 0, count: s.count)
     for i in 0..<y.count {
       let yi = Int(y[i])
@@ -154,7 +168,8 @@ struct LossKernelTests {
   }
 
   func checkHinge<T: Real>(_: T.Type) {
-    let rows = 11, classes = 4
+    let rows = 11
+    let classes = 4
     var s: [T] = randomValues(rows * classes, seed: 21, scale: 2)
     // A margin of exactly 0 (s_j = s_y - 1) is inactive: max(0, 0) = 0, subgradient 0.
     let y = randomLabels(rows, classes: classes, seed: 22)
@@ -198,19 +213,25 @@ struct ElementwiseKernelTests {
     let y: [T] = randomValues(rows * cols, seed: 32)
     let c: [T] = randomValues(cols, seed: 33)
     let start: [T] = randomValues(cols, seed: 34)
-    var sums = [Double](repeating: 0, count: cols), squares = sums, dots = sums
+    var sums = [Double](repeating: 0, count: cols)
+    var squares = sums
+    var dots = sums
     for j in 0..<cols {
       let base = accumulate ? Double(start[j]) : 0
-      sums[j] = base; squares[j] = base; dots[j] = base
+      sums[j] = base
+      squares[j] = base
+      dots[j] = base
       for i in 0..<rows {
-        let xv = Double(x[i * cols + j]), d = xv - Double(c[j])
+        let xv = Double(x[i * cols + j])
+        let d = xv - Double(c[j])
         sums[j] += xv
         squares[j] += d * d
         dots[j] += xv * Double(y[i * cols + j])
       }
     }
     var s1 = accumulate ? start : [T](repeating: .nan, count: cols)
-    var s2 = s1, s3 = s1
+    var s2 = s1
+    var s3 = s1
     T.columnSums(x, rows: rows, cols: cols, into: &s1, accumulate: accumulate)
     T.columnCenteredSquares(x, center: c, rows: rows, cols: cols, into: &s2, accumulate: accumulate)
     T.columnDots(x, y, rows: rows, cols: cols, into: &s3, accumulate: accumulate)
@@ -261,15 +282,22 @@ struct ElementwiseKernelTests {
 
   @Test("batchNormApply and batchNormBackwardInPlace")
   func batchNorm() {
-    let rows = 6, cols = 3
+    let rows = 6
+    let cols = 3
     let x: [Double] = randomValues(rows * cols, seed: 51, scale: 2)
-    let mean: [Double] = [0.1, -0.2, 0.3], invStd: [Double] = [1.5, 0.7, 2], gamma: [Double] = [1.1, 0.9, -0.4], beta: [Double] = [0.05, 0, -1]
-    var xhat = [Double](repeating: 0, count: rows * cols), out = xhat, out2 = xhat
+    let mean: [Double] = [0.1, -0.2, 0.3]
+    let invStd: [Double] = [1.5, 0.7, 2]
+    let gamma: [Double] = [1.1, 0.9, -0.4]
+    let beta: [Double] = [0.05, 0, -1]
+    var xhat = [Double](repeating: 0, count: rows * cols)
+    var out = xhat
+    var out2 = xhat
     Double.batchNormApply(x, rows: rows, cols: cols, mean: mean, invStd: invStd, gamma: gamma, beta: beta, xhat: &xhat, y: &out)
     out2.withUnsafeMutableBufferPointer { p in
       Double.batchNormApply(x, rows: rows, cols: cols, mean: mean, invStd: invStd, gamma: gamma, beta: beta, xhat: nil, y: p.baseAddress!)
     }
-    var eh = xhat, ey = xhat
+    var eh = xhat
+    var ey = xhat
     for i in 0..<rows {
       for j in 0..<cols {
         eh[i * cols + j] = (x[i * cols + j] - mean[j]) * invStd[j]
@@ -281,10 +309,12 @@ struct ElementwiseKernelTests {
     expectClose(out2, ey, tolerance: 1e-15, "batchNormApply y without xhat")
 
     let dy: [Double] = randomValues(rows * cols, seed: 52)
-    let count = 10 // global count larger than the local rows (synchronized BN)
-    let s1: [Double] = [0.3, -0.1, 0.2], s2: [Double] = [0.05, 0.4, -0.6]
+    let count = 10  // global count larger than the local rows (synchronized BN)
+    let s1: [Double] = [0.3, -0.1, 0.2]
+    let s2: [Double] = [0.05, 0.4, -0.6]
     var dx = dy
-    Double.batchNormBackwardInPlace(&dx, xhat: xhat, rows: rows, cols: cols, gamma: gamma, invStd: invStd, sumDy: s1, sumDyXhat: s2, count: count)
+    Double.batchNormBackwardInPlace(
+      &dx, xhat: xhat, rows: rows, cols: cols, gamma: gamma, invStd: invStd, sumDy: s1, sumDyXhat: s2, count: count)
     var expected = dy
     for i in 0..<rows {
       for j in 0..<cols {
@@ -313,8 +343,10 @@ struct OptimizerKernelTests {
     var theta: [T] = randomValues(n, seed: 61)
     let sum: [T] = randomValues(n, seed: 62, scale: 10)
     var v: [T] = rho == 0 ? [T](repeating: 7, count: n) : randomValues(n, seed: 63, scale: 0.1)
-    let inverseBatch = 1.0 / 8, eta = 0.05
-    var et = theta.map(Double.init), ev = v.map(Double.init)
+    let inverseBatch = 1.0 / 8
+    let eta = 0.05
+    var et = theta.map(Double.init)
+    var ev = v.map(Double.init)
     for i in 0..<n {
       let g = Double(sum[i]) * inverseBatch + decay * et[i]
       if rho == 0 {
@@ -324,7 +356,8 @@ struct OptimizerKernelTests {
         et[i] -= ev[i]
       }
     }
-    T.momentumStep(theta: &theta, velocity: &v, gradientSum: sum, count: n, inverseBatch: T(inverseBatch), decay: T(decay), eta: T(eta), rho: T(rho))
+    T.momentumStep(
+      theta: &theta, velocity: &v, gradientSum: sum, count: n, inverseBatch: T(inverseBatch), decay: T(decay), eta: T(eta), rho: T(rho))
     let tol = tolerance(T.self)
     expectClose(theta.map(Double.init), et, tolerance: tol, "\(T.self) momentumStep theta rho=\(rho) decay=\(decay)")
     if rho == 0 {
@@ -346,13 +379,17 @@ struct OptimizerKernelTests {
     let addends: [[T]] = (0..<k).map { randomValues(n, seed: 70 + UInt64($0), scale: 10) }
     var total = addends[0]
     for a in addends.dropFirst() { for i in 0..<n { total[i] = total[i] + a[i] } }
-    let theta0: [T] = randomValues(n, seed: 69), v0: [T] = randomValues(n, seed: 68, scale: 0.1)
+    let theta0: [T] = randomValues(n, seed: 69)
+    let v0: [T] = randomValues(n, seed: 68, scale: 0.1)
     var (theta1, v1) = (theta0, v0)
-    T.momentumStep(theta: &theta1, velocity: &v1, gradientSum: total, count: n, inverseBatch: T(0.125), decay: T(0.02), eta: T(0.05), rho: T(rho))
+    T.momentumStep(
+      theta: &theta1, velocity: &v1, gradientSum: total, count: n, inverseBatch: T(0.125), decay: T(0.02), eta: T(0.05), rho: T(rho))
     var (theta2, v2) = (theta0, v0)
     addends.withUnsafeBufferPointers { pointers in
       let operands = pointers.map { Optional($0.baseAddress!) }
-      T.momentumStep(theta: &theta2, velocity: &v2, gradientSums: operands, operands: k, count: n, inverseBatch: T(0.125), decay: T(0.02), eta: T(0.05), rho: T(rho))
+      T.momentumStep(
+        theta: &theta2, velocity: &v2, gradientSums: operands, operands: k, count: n, inverseBatch: T(0.125), decay: T(0.02), eta: T(0.05),
+        rho: T(rho))
     }
     #expect(theta2 == theta1 && v2 == v1, "\(T.self) \(k) addends, n = \(n), rho = \(rho)")
   }
@@ -369,7 +406,8 @@ struct OptimizerKernelTests {
 
   @Test("momentumStep by hand: two steps")
   func momentumByHand() {
-    var theta: [Double] = [1], v: [Double] = [0]
+    var theta: [Double] = [1]
+    var v: [Double] = [0]
     // g = 4/2 + 0.5*1 = 2.5; v = 0.1*2.5 = 0.25; theta = 0.75
     Double.momentumStep(theta: &theta, velocity: &v, gradientSum: [4], count: 1, inverseBatch: 0.5, decay: 0.5, eta: 0.1, rho: 0.5)
     #expect(v == [0.25] && theta == [0.75])
@@ -379,7 +417,8 @@ struct OptimizerKernelTests {
   }
 
   func checkGather<T: Real>(_: T.Type) {
-    let total = 10, cols = 6
+    let total = 10
+    let cols = 6
     var rng = SeededGenerator(seed: 71)
     let pixels = (0..<(total * cols)).map { _ in UInt8(rng.nextBelow(256)) }
     let indices = [7, 0, 9, 7, 3]

@@ -9,16 +9,19 @@ struct SeededGeneratorTests {
     var g0 = SeededGenerator(seed: 0)
     #expect((0..<4).map { _ in g0.next() } == [0x99ec_5f36_cb75_f2b4, 0xbf6e_1f78_4956_452a, 0x1a5f_849d_4933_e6e0, 0x6aa5_94f1_262d_2d2c])
     var g42 = SeededGenerator(seed: 42)
-    #expect((0..<4).map { _ in g42.next() } == [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1, 0xecb8_ad47_03b3_60a1])
+    #expect(
+      (0..<4).map { _ in g42.next() } == [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1, 0xecb8_ad47_03b3_60a1])
     var s3 = SeededGenerator(seed: 42, stream: 3)
     #expect((0..<4).map { _ in s3.next() } == [0x5307_6cf2_1a32_2390, 0x7d1e_ec5a_a466_3a20, 0x62d7_ff33_6240_4a08, 0x80aa_0cf9_48f6_14d7])
   }
 
   @Test("same seed and stream give the same stream", arguments: [UInt64(0), 1, 0xDEAD_BEEF], [UInt64(0), 5])
   func reproducible(seed: UInt64, stream: UInt64) {
-    var a = SeededGenerator(seed: seed, stream: stream), b = SeededGenerator(seed: seed, stream: stream)
+    var a = SeededGenerator(seed: seed, stream: stream)
+    var b = SeededGenerator(seed: seed, stream: stream)
     #expect(a == b)
-    let xa = (0..<1000).map { _ in a.next() }, xb = (0..<1000).map { _ in b.next() }
+    let xa = (0..<1000).map { _ in a.next() }
+    let xb = (0..<1000).map { _ in b.next() }
     #expect(xa == xb)
     #expect(Set(xa).count == 1000, "a 64-bit stream should not repeat within 1000 draws")
   }

@@ -1,6 +1,6 @@
 import LinearAlgebra
-import Testing
 import TestSupport
+import Testing
 
 /// Values in [-scale, scale) from a seeded stream, as `T`.
 func randomValues<T: Real>(_ count: Int, seed: UInt64, scale: Double = 1, as: T.Type = T.self) -> [T] {

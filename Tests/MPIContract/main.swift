@@ -67,7 +67,10 @@ final class Contract {
       var x = (0..<n).map { T(r + 1) * T(1 + $0 % 1024) }
       try c.allReduceSum(&x)
       var bad = -1
-      for i in 0..<n where x[i] != triangle * T(1 + i % 1024) { bad = i; break }
+      for i in 0..<n where x[i] != triangle * T(1 + i % 1024) {
+        bad = i
+        break
+      }
       try expect("\(label) \(T.self) sum n=\(n) exact", bad < 0, "element \(bad) = \(bad >= 0 ? "\(x[bad])" : "")")
 
       // Inexact contributions: every rank must still hold the same bits, and the sum must be
@@ -87,10 +90,10 @@ final class Contract {
       let tolerance = T.self == Float.self ? 1e-5 : 1e-13
       try expect("\(label) \(T.self) sum n=\(n) inexact within \(tolerance)", worst <= tolerance, "relative error \(worst)")
       try expect("\(label) \(T.self) sum n=\(n) bitwise identical on every rank", try identicalAcrossRanks(y, on: c))
-#if MPI
-      if let m = c as? MPICommunicator, m.resolvedAlgorithm(bytes: n * MemoryLayout<T>.stride) == .sharedMemory, m.nodeCount == 1 {
-        try expect("\(label) \(T.self) sum n=\(n) in rank order ((x0+x1)+x2)+...", rankOrderEqual)
-      }
+      #if MPI
+        if let m = c as? MPICommunicator, m.resolvedAlgorithm(bytes: n * MemoryLayout<T>.stride) == .sharedMemory, m.nodeCount == 1 {
+          try expect("\(label) \(T.self) sum n=\(n) in rank order ((x0+x1)+x2)+...", rankOrderEqual)
+        }
       #endif
       _ = rankOrderEqual
     }
@@ -103,18 +106,22 @@ final class Contract {
   /// (shared memory on a node: the zero-copy path): closed-form sums in each rank's segment,
   /// the segments tile the buffer, the gathered result is the full sum, identical everywhere.
   func scatterGather<T: Real>(_: T.Type, on c: any Communicator, label: String, counts: [Int]) throws {
-    let r = c.rank, s = c.size
+    let r = c.rank
+    let s = c.size
     let triangle = T(s * (s + 1) / 2)
     var covered = 0
     for n in counts {
       let segments = (0..<s).map { c.segment(count: n, rank: $0) }
       covered = segments.reduce(0) { $0 + $1.count }
-      try expect("\(label) segments of n=\(n) tile 0..<n in rank order", covered == n && zip(segments, segments.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
-        && segments.allSatisfy { $0.lowerBound % 16 == 0 || $0.lowerBound == n })
+      try expect(
+        "\(label) segments of n=\(n) tile 0..<n in rank order",
+        covered == n && zip(segments, segments.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound }
+          && segments.allSatisfy { $0.lowerBound % 16 == 0 || $0.lowerBound == n })
       let reduction = c as? any SharedMemoryReduction
       for shared in reduction == nil ? [false] : [false, true] {
         var plain = [T](repeating: 0, count: n)
-        let buffer: UnsafeMutableBufferPointer<T> = shared
+        let buffer: UnsafeMutableBufferPointer<T> =
+          shared
           ? try reduction!.makeReductionBuffer(count: n)
           : plain.withUnsafeMutableBufferPointer { $0 }
         for i in 0..<n { buffer[i] = T(r + 1) * T(1 + i % 1024) }
@@ -122,14 +129,22 @@ final class Contract {
         try c.reduceScatterSum(buffer)
         let mine = c.segment(count: n, rank: r)
         var bad = -1
-        for i in mine where buffer[i] != triangle * T(1 + i % 1024) { bad = i; break }
-        try expect("\(label) \(T.self) reduce-scatter n=\(n)\(shared ? " (reduction buffer)" : ""): own segment exact", bad < 0, "element \(bad)")
+        for i in mine where buffer[i] != triangle * T(1 + i % 1024) {
+          bad = i
+          break
+        }
+        try expect(
+          "\(label) \(T.self) reduce-scatter n=\(n)\(shared ? " (reduction buffer)" : ""): own segment exact", bad < 0, "element \(bad)")
         try c.allGather(buffer)
         bad = -1
-        for i in 0..<n where buffer[i] != triangle * T(1 + i % 1024) { bad = i; break }
+        for i in 0..<n where buffer[i] != triangle * T(1 + i % 1024) {
+          bad = i
+          break
+        }
         let gathered = Array(buffer)
-        try expect("\(label) \(T.self) all-gather n=\(n)\(shared ? " (reduction buffer)" : ""): full sum, same bits on every rank",
-                   try bad < 0 && identicalAcrossRanks(gathered, on: c), "element \(bad)")
+        try expect(
+          "\(label) \(T.self) all-gather n=\(n)\(shared ? " (reduction buffer)" : ""): full sum, same bits on every rank",
+          try bad < 0 && identicalAcrossRanks(gathered, on: c), "element \(bad)")
         _ = plain.count
       }
     }
@@ -141,22 +156,29 @@ final class Contract {
   func peers<T: Real>(_: T.Type, _ buffer: UnsafeMutableBufferPointer<T>, on c: any Communicator, label: String, shared: Bool) throws {
     var expected = false
     #if MPI
-    if let m = c as? MPICommunicator {
-      expected = shared && m.nodeCount == 1 && m.size > 1 && m.resolvedAlgorithm(bytes: buffer.count * MemoryLayout<T>.stride) == .sharedMemory
-    }
+      if let m = c as? MPICommunicator {
+        expected =
+          shared && m.nodeCount == 1 && m.size > 1 && m.resolvedAlgorithm(bytes: buffer.count * MemoryLayout<T>.stride) == .sharedMemory
+      }
     #endif
     let peers = try (c as? any SharedMemoryReduction)?.reductionPeers(buffer)
     let n = buffer.count
     if let peers {
       var bad = -1
       for q in 0..<peers.count {
-        for i in 0..<n where peers[q][i] != T(q + 1) * T(1 + i % 1024) { bad = q; break }
+        for i in 0..<n where peers[q][i] != T(q + 1) * T(1 + i % 1024) {
+          bad = q
+          break
+        }
       }
       try c.barrier()  // every rank has read the others' buffers before anyone changes its own
-      try expect("\(label) \(T.self) reductionPeers n=\(n): every rank's buffer in rank order",
-                 peers.count == c.size && bad < 0 && peers[c.rank] == UnsafePointer(buffer.baseAddress!), "rank \(bad)")
+      try expect(
+        "\(label) \(T.self) reductionPeers n=\(n): every rank's buffer in rank order",
+        peers.count == c.size && bad < 0 && peers[c.rank] == UnsafePointer(buffer.baseAddress!), "rank \(bad)")
     }
-    try expect("\(label) \(T.self) reductionPeers n=\(n)\(shared ? " (reduction buffer)" : ""): \(expected ? "available" : "nil")", (peers != nil) == expected)
+    try expect(
+      "\(label) \(T.self) reductionPeers n=\(n)\(shared ? " (reduction buffer)" : ""): \(expected ? "available" : "nil")",
+      (peers != nil) == expected)
   }
 
   func broadcasts<T: Real>(_: T.Type, on c: any Communicator, label: String) throws {
@@ -165,7 +187,10 @@ final class Contract {
       var x = (0..<n).map { T(c.rank * 1_000_000 + $0 % 4096) }
       try c.broadcast(&x, root: root)
       var ok = true
-      for i in 0..<n where x[i] != T(root * 1_000_000 + i % 4096) { ok = false; break }
+      for i in 0..<n where x[i] != T(root * 1_000_000 + i % 4096) {
+        ok = false
+        break
+      }
       try expect("\(label) \(T.self) broadcast n=\(n) from root \(root)", ok)
     }
     var empty: [T] = []
@@ -182,7 +207,10 @@ final class Contract {
       for i in 0..<n { b[i] = UInt8(truncatingIfNeeded: c.rank &* 31 &+ i) }
       try b.withUnsafeMutableBytes { try c.broadcastBytes($0, root: root) }
       var ok = true
-      for i in 0..<n where b[i] != UInt8(truncatingIfNeeded: root &* 31 &+ i) { ok = false; break }
+      for i in 0..<n where b[i] != UInt8(truncatingIfNeeded: root &* 31 &+ i) {
+        ok = false
+        break
+      }
       try expect("\(label) broadcastBytes n=\(n) from root \(root)", ok)
     }
   }
@@ -203,14 +231,18 @@ final class Contract {
     let sub = try c.split(color: color, key: -c.rank)
     configure(sub)
     let members = (0..<c.size).filter { $0 % 2 == color }.sorted(by: >)
-    try expect("\(label) split size and key order", sub.size == members.count && sub.rank == members.firstIndex(of: c.rank)!,
-               "sub rank \(sub.rank)/\(sub.size), expected \(members.firstIndex(of: c.rank)!)/\(members.count)")
+    try expect(
+      "\(label) split size and key order", sub.size == members.count && sub.rank == members.firstIndex(of: c.rank)!,
+      "sub rank \(sub.rank)/\(sub.size), expected \(members.firstIndex(of: c.rank)!)/\(members.count)")
     for n in [5, 300_001] {
       var x = (0..<n).map { Double(c.rank + 1) * Double(1 + $0 % 7) }
       try sub.allReduceSum(&x)
       let total = Double(members.reduce(0) { $0 + $1 + 1 })
       var ok = true
-      for i in 0..<n where x[i] != total * Double(1 + i % 7) { ok = false; break }
+      for i in 0..<n where x[i] != total * Double(1 + i % 7) {
+        ok = false
+        break
+      }
       try expect("\(label) sum inside each split color n=\(n)", ok)
     }
     try sub.barrier()
@@ -220,56 +252,70 @@ final class Contract {
 func runContract(_ world: any Communicator, nodeSize: Int?) throws -> Contract {
   let contract = Contract(world: world)
   // MPILaunch: pure functions of the environment.
-  let openMPI = ["OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_LOCAL_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_RANK": "1"]
-  try contract.expect("MPILaunch: plain process is not launched", !MPILaunch.isLaunchedByMPI(environment: ["SLURM_PROCID": "0", "SLURM_NTASKS": "2"]) && MPILaunch.worldSize(environment: [:]) == nil)
-  try contract.expect("MPILaunch: Open MPI mpirun", MPILaunch.isLaunchedByMPI(environment: openMPI) && MPILaunch.worldSize(environment: openMPI) == 4
-    && MPILaunch.worldRank(environment: openMPI) == 3 && MPILaunch.localSize(environment: openMPI) == 2 && MPILaunch.localRank(environment: openMPI) == 1)
-  try contract.expect("MPILaunch: PMIx (srun --mpi=pmix)", MPILaunch.isLaunchedByMPI(environment: ["PMIX_RANK": "1", "SLURM_NTASKS": "2"])
-    && MPILaunch.worldRank(environment: ["PMIX_RANK": "1"]) == 1 && MPILaunch.worldSize(environment: ["PMIX_RANK": "1", "SLURM_NTASKS": "2"]) == 2)
-  try contract.expect("MPILaunch: PMI (Hydra)", MPILaunch.worldSize(environment: ["PMI_RANK": "0", "PMI_SIZE": "3", "MPI_LOCALNRANKS": "3"]) == 3
-    && MPILaunch.localSize(environment: ["PMI_RANK": "0", "PMI_SIZE": "3", "MPI_LOCALNRANKS": "3"]) == 3)
+  let openMPI = [
+    "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_LOCAL_SIZE": "2", "OMPI_COMM_WORLD_LOCAL_RANK": "1",
+  ]
+  try contract.expect(
+    "MPILaunch: plain process is not launched",
+    !MPILaunch.isLaunchedByMPI(environment: ["SLURM_PROCID": "0", "SLURM_NTASKS": "2"]) && MPILaunch.worldSize(environment: [:]) == nil)
+  try contract.expect(
+    "MPILaunch: Open MPI mpirun",
+    MPILaunch.isLaunchedByMPI(environment: openMPI) && MPILaunch.worldSize(environment: openMPI) == 4
+      && MPILaunch.worldRank(environment: openMPI) == 3 && MPILaunch.localSize(environment: openMPI) == 2
+      && MPILaunch.localRank(environment: openMPI) == 1)
+  try contract.expect(
+    "MPILaunch: PMIx (srun --mpi=pmix)",
+    MPILaunch.isLaunchedByMPI(environment: ["PMIX_RANK": "1", "SLURM_NTASKS": "2"])
+      && MPILaunch.worldRank(environment: ["PMIX_RANK": "1"]) == 1
+      && MPILaunch.worldSize(environment: ["PMIX_RANK": "1", "SLURM_NTASKS": "2"]) == 2)
+  try contract.expect(
+    "MPILaunch: PMI (Hydra)",
+    MPILaunch.worldSize(environment: ["PMI_RANK": "0", "PMI_SIZE": "3", "MPI_LOCALNRANKS": "3"]) == 3
+      && MPILaunch.localSize(environment: ["PMI_RANK": "0", "PMI_SIZE": "3", "MPI_LOCALNRANKS": "3"]) == 3)
   try contract.expect("MPILaunch: garbage is not a launch", !MPILaunch.isLaunchedByMPI(environment: ["OMPI_COMM_WORLD_SIZE": "x"]))
   #if MPI
-  if let m = world as? MPICommunicator, m.rank == 0 {
-    print("MPICommunicator: \(m.size) ranks, \(m.nodeCount) node(s), \(m.localSize) on this node, processor \(m.processorName)\(nodeSize.map { ", simulated nodes of \($0)" } ?? "")")
-  }
-  let mpi = world as? MPICommunicator
-  let algorithms: [AllReduceAlgorithm] = mpi == nil ? [.automatic] : [.mpi, .sharedMemory, .automatic]
-  let counts = [1, 7, 1000, 235_146, 3_000_001]
-  for algorithm in algorithms {
-    mpi?.allReduceAlgorithm = algorithm
-    let label = mpi == nil ? "single-process" : "[\(algorithm)]"
-    try contract.sums(Float.self, on: world, label: label, counts: counts)
-    try contract.sums(Double.self, on: world, label: label, counts: counts)
-    try contract.split(on: world, label: label) { ($0 as? MPICommunicator)?.allReduceAlgorithm = algorithm }
-    try contract.scatterGather(Float.self, on: world, label: label, counts: [1, 20, 1000, 235_148])
-    try contract.scatterGather(Double.self, on: world, label: label, counts: [33, 100_001])
-  }
-  if let mpi {
-    // Chunking: MPI calls of at most 1000 elements, shared-memory pieces of 4 KB.
-    mpi.allReduceAlgorithm = .mpi
-    mpi.maxElementsPerCall = 1000
-    try contract.sums(Float.self, on: world, label: "[mpi, 1000-element calls]", counts: [3001])
-    try contract.broadcasts(Double.self, on: world, label: "[1000-element calls]")
-    try contract.bytes(on: world, label: "[1000-element calls]")
-    mpi.maxElementsPerCall = Int(Int32.max)
-    mpi.allReduceAlgorithm = .sharedMemory
-    mpi.maxSharedSlotBytes = 4096
-    try contract.sums(Float.self, on: world, label: "[sharedMemory, 4 KB pieces]", counts: [3001, 10_000])
-    try contract.sums(Double.self, on: world, label: "[sharedMemory, 4 KB pieces]", counts: [3001])
-    mpi.maxSharedSlotBytes = 64 << 20
-    // The general node scheme also where two ranks would use the exchange.
-    mpi.twoRankExchange = false
-    try contract.sums(Float.self, on: world, label: "[sharedMemory, reduce-scatter/all-gather]", counts: [1, 1000, 235_146, 3_000_001])
-    try contract.sums(Double.self, on: world, label: "[sharedMemory, reduce-scatter/all-gather]", counts: [1000, 300_001])
-    mpi.twoRankExchange = true
-    mpi.allReduceAlgorithm = .automatic
-  }
+    if let m = world as? MPICommunicator, m.rank == 0 {
+      print(
+        "MPICommunicator: \(m.size) ranks, \(m.nodeCount) node(s), \(m.localSize) on this node, processor \(m.processorName)\(nodeSize.map { ", simulated nodes of \($0)" } ?? "")"
+      )
+    }
+    let mpi = world as? MPICommunicator
+    let algorithms: [AllReduceAlgorithm] = mpi == nil ? [.automatic] : [.mpi, .sharedMemory, .automatic]
+    let counts = [1, 7, 1000, 235_146, 3_000_001]
+    for algorithm in algorithms {
+      mpi?.allReduceAlgorithm = algorithm
+      let label = mpi == nil ? "single-process" : "[\(algorithm)]"
+      try contract.sums(Float.self, on: world, label: label, counts: counts)
+      try contract.sums(Double.self, on: world, label: label, counts: counts)
+      try contract.split(on: world, label: label) { ($0 as? MPICommunicator)?.allReduceAlgorithm = algorithm }
+      try contract.scatterGather(Float.self, on: world, label: label, counts: [1, 20, 1000, 235_148])
+      try contract.scatterGather(Double.self, on: world, label: label, counts: [33, 100_001])
+    }
+    if let mpi {
+      // Chunking: MPI calls of at most 1000 elements, shared-memory pieces of 4 KB.
+      mpi.allReduceAlgorithm = .mpi
+      mpi.maxElementsPerCall = 1000
+      try contract.sums(Float.self, on: world, label: "[mpi, 1000-element calls]", counts: [3001])
+      try contract.broadcasts(Double.self, on: world, label: "[1000-element calls]")
+      try contract.bytes(on: world, label: "[1000-element calls]")
+      mpi.maxElementsPerCall = Int(Int32.max)
+      mpi.allReduceAlgorithm = .sharedMemory
+      mpi.maxSharedSlotBytes = 4096
+      try contract.sums(Float.self, on: world, label: "[sharedMemory, 4 KB pieces]", counts: [3001, 10_000])
+      try contract.sums(Double.self, on: world, label: "[sharedMemory, 4 KB pieces]", counts: [3001])
+      mpi.maxSharedSlotBytes = 64 << 20
+      // The general node scheme also where two ranks would use the exchange.
+      mpi.twoRankExchange = false
+      try contract.sums(Float.self, on: world, label: "[sharedMemory, reduce-scatter/all-gather]", counts: [1, 1000, 235_146, 3_000_001])
+      try contract.sums(Double.self, on: world, label: "[sharedMemory, reduce-scatter/all-gather]", counts: [1000, 300_001])
+      mpi.twoRankExchange = true
+      mpi.allReduceAlgorithm = .automatic
+    }
   #else
-  try contract.sums(Float.self, on: world, label: "single-process", counts: [1, 7, 1000, 235_146])
-  try contract.sums(Double.self, on: world, label: "single-process", counts: [1, 7, 1000, 235_146])
-  try contract.split(on: world, label: "single-process") { _ in }
-  try contract.scatterGather(Float.self, on: world, label: "single-process", counts: [1, 20, 1000])
+    try contract.sums(Float.self, on: world, label: "single-process", counts: [1, 7, 1000, 235_146])
+    try contract.sums(Double.self, on: world, label: "single-process", counts: [1, 7, 1000, 235_146])
+    try contract.split(on: world, label: "single-process") { _ in }
+    try contract.scatterGather(Float.self, on: world, label: "single-process", counts: [1, 20, 1000])
   #endif
   try contract.broadcasts(Float.self, on: world, label: "[all]")
   try contract.broadcasts(Double.self, on: world, label: "[all]")
@@ -279,74 +325,80 @@ func runContract(_ world: any Communicator, nodeSize: Int?) throws -> Contract {
 }
 
 #if MPI
-// MARK: - Timing
+  // MARK: - Timing
 
-func percentiles(_ samples: [Double]) -> (median: Double, p90: Double) {
-  let s = samples.sorted()
-  return (s[s.count / 2], s[min(s.count - 1, s.count * 9 / 10)])
-}
-
-/// Microseconds per allreduce of `count` floats: a barrier, then the timed allreduce.
-func timeAllReduce(_ c: MPICommunicator, count: Int, algorithm: AllReduceAlgorithm, exchange: Bool = true, iterations: Int) throws -> [Double] {
-  c.allReduceAlgorithm = algorithm
-  c.twoRankExchange = exchange
-  defer { c.twoRankExchange = true }
-  var x = [Float](repeating: 0, count: count)
-  var samples: [Double] = []
-  samples.reserveCapacity(iterations)
-  for it in 0..<(iterations + iterations / 10) {
-    x.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] = Float(i & 255) * 0.5 } }
-    try c.barrier()
-    let t0 = now()
-    try c.allReduceSum(&x)
-    let t1 = now()
-    if it >= iterations / 10 { samples.append(Double(t1 - t0) / 1e3) }
+  func percentiles(_ samples: [Double]) -> (median: Double, p90: Double) {
+    let s = samples.sorted()
+    return (s[s.count / 2], s[min(s.count - 1, s.count * 9 / 10)])
   }
-  c.allReduceAlgorithm = .automatic
-  return samples
-}
 
-/// The worst rank's value of `v`.
-func maxOverRanks(_ c: MPICommunicator, _ v: Double) throws -> Double {
-  var all = [Double](repeating: 0, count: c.size)
-  all[c.rank] = v
-  try c.allReduceSum(&all)
-  return all.max()!
-}
-
-func bench(_ c: MPICommunicator) throws {
-  if c.rank == 0 {
-    print("allreduce timing: \(c.size) ranks, \(c.nodeCount) node(s); barrier before each call; microseconds, rank 0 (worst rank)")
+  /// Microseconds per allreduce of `count` floats: a barrier, then the timed allreduce.
+  func timeAllReduce(_ c: MPICommunicator, count: Int, algorithm: AllReduceAlgorithm, exchange: Bool = true, iterations: Int) throws
+    -> [Double]
+  {
+    c.allReduceAlgorithm = algorithm
+    c.twoRankExchange = exchange
+    defer { c.twoRankExchange = true }
+    var x = [Float](repeating: 0, count: count)
+    var samples: [Double] = []
+    samples.reserveCapacity(iterations)
+    for it in 0..<(iterations + iterations / 10) {
+      x.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] = Float(i & 255) * 0.5 } }
+      try c.barrier()
+      let t0 = now()
+      try c.allReduceSum(&x)
+      let t1 = now()
+      if it >= iterations / 10 { samples.append(Double(t1 - t0) / 1e3) }
+    }
+    c.allReduceAlgorithm = .automatic
+    return samples
   }
-  let paths: [(AllReduceAlgorithm, Bool, String)] = [
-    (.mpi, true, "mpi"), (.sharedMemory, true, c.localSize == 2 && c.nodeCount == 1 ? "shm exchange" : "shm"),
-  ] + (c.localSize == 2 && c.nodeCount == 1 ? [(.sharedMemory, false, "shm rs/ag")] : [])
-  for (count, name) in [(235_146, "0.94 MB (235,146 floats)"), (1024, "4 KB (1,024 floats)")] {
-    for (algorithm, exchange, label) in paths {
-      let samples = try timeAllReduce(c, count: count, algorithm: algorithm, exchange: exchange, iterations: 2000)
-      let p = percentiles(samples)
-      let worstMedian = try maxOverRanks(c, p.median)
-      let worstP90 = try maxOverRanks(c, p.p90)
-      if c.rank == 0 {
-        print("\(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(label.padding(toLength: 13, withPad: " ", startingAt: 0))" + String(format: " median %7.1f (%7.1f)   p90 %7.1f (%7.1f)", p.median, worstMedian, p.p90, worstP90))
+
+  /// The worst rank's value of `v`.
+  func maxOverRanks(_ c: MPICommunicator, _ v: Double) throws -> Double {
+    var all = [Double](repeating: 0, count: c.size)
+    all[c.rank] = v
+    try c.allReduceSum(&all)
+    return all.max()!
+  }
+
+  func bench(_ c: MPICommunicator) throws {
+    if c.rank == 0 {
+      print("allreduce timing: \(c.size) ranks, \(c.nodeCount) node(s); barrier before each call; microseconds, rank 0 (worst rank)")
+    }
+    let paths: [(AllReduceAlgorithm, Bool, String)] =
+      [
+        (.mpi, true, "mpi"), (.sharedMemory, true, c.localSize == 2 && c.nodeCount == 1 ? "shm exchange" : "shm"),
+      ] + (c.localSize == 2 && c.nodeCount == 1 ? [(.sharedMemory, false, "shm rs/ag")] : [])
+    for (count, name) in [(235_146, "0.94 MB (235,146 floats)"), (1024, "4 KB (1,024 floats)")] {
+      for (algorithm, exchange, label) in paths {
+        let samples = try timeAllReduce(c, count: count, algorithm: algorithm, exchange: exchange, iterations: 2000)
+        let p = percentiles(samples)
+        let worstMedian = try maxOverRanks(c, p.median)
+        let worstP90 = try maxOverRanks(c, p.p90)
+        if c.rank == 0 {
+          print(
+            "\(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(label.padding(toLength: 13, withPad: " ", startingAt: 0))"
+              + String(format: " median %7.1f (%7.1f)   p90 %7.1f (%7.1f)", p.median, worstMedian, p.p90, worstP90))
+        }
       }
     }
   }
-}
 
-func sweep(_ c: MPICommunicator) throws {
-  if c.rank == 0 { print("median microseconds per allreduce (worst rank)\n    bytes          mpi          shm    shm rs/ag") }
-  var bytes = 64
-  while bytes <= 4 << 20 {
-    var medians: [Double] = []
-    for (algorithm, exchange) in [(AllReduceAlgorithm.mpi, true), (.sharedMemory, true), (.sharedMemory, false)] {
-      let samples = try timeAllReduce(c, count: bytes / 4, algorithm: algorithm, exchange: exchange, iterations: bytes >= 1 << 20 ? 300 : 1000)
-      medians.append(try maxOverRanks(c, percentiles(samples).median))
+  func sweep(_ c: MPICommunicator) throws {
+    if c.rank == 0 { print("median microseconds per allreduce (worst rank)\n    bytes          mpi          shm    shm rs/ag") }
+    var bytes = 64
+    while bytes <= 4 << 20 {
+      var medians: [Double] = []
+      for (algorithm, exchange) in [(AllReduceAlgorithm.mpi, true), (.sharedMemory, true), (.sharedMemory, false)] {
+        let samples = try timeAllReduce(
+          c, count: bytes / 4, algorithm: algorithm, exchange: exchange, iterations: bytes >= 1 << 20 ? 300 : 1000)
+        medians.append(try maxOverRanks(c, percentiles(samples).median))
+      }
+      if c.rank == 0 { print(String(format: "%9d %12.1f %12.1f %12.1f", bytes, medians[0], medians[1], medians[2])) }
+      bytes *= 2
     }
-    if c.rank == 0 { print(String(format: "%9d %12.1f %12.1f %12.1f", bytes, medians[0], medians[1], medians[2])) }
-    bytes *= 2
   }
-}
 #endif
 
 // MARK: - Failure path
@@ -385,9 +437,10 @@ func truncatedBroadcast(_ c: any Communicator) throws {
 if !useMPI {
   // Not started by a launcher: no MPI_Init (no singleton daemon); the single-process
   // communicator must satisfy the same contract.
-  print(MPIBuild.isAvailable
-    ? "not launched by MPI (MPILaunch): checking SingleProcessCommunicator without MPI_Init"
-    : "built without the MPI trait: checking SingleProcessCommunicator")
+  print(
+    MPIBuild.isAvailable
+      ? "not launched by MPI (MPILaunch): checking SingleProcessCommunicator without MPI_Init"
+      : "built without the MPI trait: checking SingleProcessCommunicator")
   let contract = try runContract(SingleProcessCommunicator(), nodeSize: nil)
   print("\(contract.passed) passed, \(contract.failed) failed")
   exit(contract.failed == 0 ? 0 : 1)

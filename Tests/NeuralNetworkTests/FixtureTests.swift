@@ -1,8 +1,8 @@
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
-import Testing
 import TestSupport
+import Testing
 
 /// The fixtures' directory, copied into the test bundle (Package.swift: `resources: [.copy("Fixtures")]`).
 let fixtureDirectory = Fixture.directory
@@ -131,6 +131,8 @@ struct FixtureTests {
     // backward writes SUMS: dividing by n gives the fixture's loss gradient for the output bias.
     let L = f.config.sizes.count - 1
     let slot = model.layout.slot(named: "layer\(L).bias")!
-    expectClose(slot.range.map { once[$0] / Double(n) }, f.expected.gradients["layer\(L).bias"]!.data, tolerance: 1e-10, "\(name) output bias gradient")
+    expectClose(
+      slot.range.map { once[$0] / Double(n) }, f.expected.gradients["layer\(L).bias"]!.data, tolerance: 1e-10,
+      "\(name) output bias gradient")
   }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
-import Testing
 import TestSupport
+import Testing
 
 /// One gradient-check configuration.
 struct GradientCase: Sendable, CustomTestStringConvertible {
@@ -98,7 +98,8 @@ struct GradientCheckTests {
     for e in entries {
       #expect(e.checked == e.total, "\(e.name): \(e.checked) of \(e.total) checked")
       if !(e.maxRelative < 1e-6) {
-        Issue.record("""
+        Issue.record(
+          """
           \(c.testDescription) (data seed \(seed)) \(e.name): maxRelative \(e.maxRelative) >= 1e-6 (floor \(floor)); \
           worst element \(e.worstIndex): a = \(e.worstAnalytic), n = \(e.worstNumerical), \
           |a - n| = \(abs(e.worstAnalytic - e.worstNumerical)); tensor maxAbsolute \(e.maxAbsolute), maxAnalytic \(e.maxAnalytic)
@@ -111,8 +112,9 @@ struct GradientCheckTests {
     #expect(floor < 1e-3 && entries.contains { $0.maxAnalytic > 10 * floor }, "floor \(floor)")
   }
 
-  @Test("centered differences, h = 1e-5: every tensor's max relative error < 1e-6 above the rounding floor",
-        arguments: GradientCase.all)
+  @Test(
+    "centered differences, h = 1e-5: every tensor's max relative error < 1e-6 above the rounding floor",
+    arguments: GradientCase.all)
   func centered(_ c: GradientCase) throws {
     try strictCenteredCheck(c)
   }
@@ -129,7 +131,9 @@ struct GradientCheckTests {
     let entries = try check.run(method: .centered, h: 1e-5, selection: check.selectedIndices(dims: nil, seed: 0), eps: 1e-12)
     for e in entries where e.maxRelative >= 1e-6 {
       #expect(abs(e.worstAnalytic) < 1e-6, "\(c.testDescription) \(e.name)[\(e.worstIndex)]: a = \(e.worstAnalytic), rel \(e.maxRelative)")
-      #expect(abs(e.worstAnalytic - e.worstNumerical) < 1e-10, "\(c.testDescription) \(e.name): |a-n| = \(abs(e.worstAnalytic - e.worstNumerical))")
+      #expect(
+        abs(e.worstAnalytic - e.worstNumerical) < 1e-10,
+        "\(c.testDescription) \(e.name): |a-n| = \(abs(e.worstAnalytic - e.worstNumerical))")
     }
   }
 
@@ -140,7 +144,8 @@ struct GradientCheckTests {
   func roundingNoiseBoundsDifferences(_ c: GradientCase) throws {
     let (model, x, labels, _) = c.problem()
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: c.lambda)
-    let noise = try check.roundingNoise(method: .centered, h: 1e-5, cache: ForwardCache(architecture: model.architecture, capacity: GradientCase.rows))
+    let noise = try check.roundingNoise(
+      method: .centered, h: 1e-5, cache: ForwardCache(architecture: model.architecture, capacity: GradientCase.rows))
     let entries = try check.run(method: .centered, h: 1e-5, selection: check.selectedIndices(dims: nil, seed: 0))
     let worst = entries.map(\.maxAbsolute).max()!
     #expect(noise > 1e-13 && noise < 1e-9, "\(c.testDescription): estimate \(noise)")
@@ -159,7 +164,8 @@ struct GradientCheckTests {
     let cache = ForwardCache<Double>(architecture: model.architecture, capacity: GradientCase.rows)
     let analytic = try right.analyticGradient(cache: cache)
     let h = 1e-5
-    var maxRelative: [ParameterKind: Double] = [:], maxAutomatic = 0.0
+    var maxRelative: [ParameterKind: Double] = [:]
+    var maxAutomatic = 0.0
     let automatic = try right.automaticRelativeErrorFloor(method: .centered, h: h, tolerance: 1e-6)
     for slot in model.layout.slots {
       for i in slot.range {
@@ -193,8 +199,9 @@ struct GradientCheckTests {
     #expect(worst > 1e-3, "h = 0.5 should break the check, max relative \(worst)")
   }
 
-  @Test("forward differences run, with larger but bounded errors than centered ones",
-        arguments: GradientCase.all.filter { $0.lambda == 0.01 && $0.hidden.count >= 1 })
+  @Test(
+    "forward differences run, with larger but bounded errors than centered ones",
+    arguments: GradientCase.all.filter { $0.lambda == 0.01 && $0.hidden.count >= 1 })
   func forwardDifferences(_ c: GradientCase) throws {
     let (model, x, labels, _) = c.problem()
     var check = GradientCheck(model: model, inputs: x, labels: labels, lambda: c.lambda)
@@ -203,7 +210,8 @@ struct GradientCheckTests {
     let forward = try check.run(method: .forward, h: 1e-5, selection: selection)
     // Absolute errors: the relative error of an exactly-zero gradient entry is rounding noise
     // over nothing (1.0) for both methods, so it would not tell them apart.
-    let centeredMax = centered.map(\.maxAbsolute).max()!, forwardMax = forward.map(\.maxAbsolute).max()!
+    let centeredMax = centered.map(\.maxAbsolute).max()!
+    let forwardMax = forward.map(\.maxAbsolute).max()!
     #expect(forward.map(\.checked) == centered.map(\.checked))
     #expect(centeredMax < forwardMax, "max |a - n|: centered \(centeredMax) vs forward \(forwardMax)")
     // O(h) truncation: lambda h = 1e-7 for the penalty alone, h |J''| / 2 in general.

@@ -36,8 +36,10 @@ struct NaiveNetwork {
     var a = x
     var minInput = Double.infinity
     for l in 1..<sizes.count {
-      let fanIn = sizes[l - 1], fanOut = sizes[l]
-      let W = tensor("layer\(l).weight"), b = tensor("layer\(l).bias")
+      let fanIn = sizes[l - 1]
+      let fanOut = sizes[l]
+      let W = tensor("layer\(l).weight")
+      let b = tensor("layer\(l).bias")
       var z = [Double](repeating: 0, count: n * fanOut)
       for i in 0..<n {
         for j in 0..<fanOut {
@@ -48,8 +50,10 @@ struct NaiveNetwork {
       }
       if l == sizes.count - 1 { return (z, minInput) }
       if architecture.batchNorm {
-        let gamma = tensor("layer\(l).gamma"), beta = tensor("layer\(l).beta")
-        var mu = [Double](repeating: 0, count: fanOut), v = mu
+        let gamma = tensor("layer\(l).gamma")
+        let beta = tensor("layer\(l).beta")
+        var mu = [Double](repeating: 0, count: fanOut)
+        var v = mu
         if training {
           for j in 0..<fanOut {
             for i in 0..<n { mu[j] += z[i * fanOut + j] }

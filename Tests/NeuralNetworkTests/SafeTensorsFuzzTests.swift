@@ -16,7 +16,10 @@ struct SafeTensorsFuzzTests {
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let valid = dir + "/valid.safetensors"
     try SafeTensors.write(
-      [("layer1.weight", NamedTensor(shape: [3, 4], values: (0..<12).map(Double.init))), ("layer1.bias", NamedTensor(shape: [3], values: [1, 2, 3]))],
+      [
+        ("layer1.weight", NamedTensor(shape: [3, 4], values: (0..<12).map(Double.init))),
+        ("layer1.bias", NamedTensor(shape: [3], values: [1, 2, 3])),
+      ],
       dtype: "F32", metadata: ["format": "dptrain"], to: valid)
     let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: valid)))
     var rng = SeededGenerator(seed: 21)

@@ -49,7 +49,8 @@ struct SafeTensorsTests {
     // The first value of layer1.weight, read straight from the data section at its offset.
     let start = 8 + Int(n) + offsets[0]
     let first = data.subdata(in: start..<(start + width)).withUnsafeBytes { raw -> Double in
-      width == 8 ? Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)))
+      width == 8
+        ? Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)))
         : Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self))))
     }
     #expect(first == (width == 8 ? 0.1 : Double(Float(0.1))))
@@ -72,7 +73,7 @@ struct SafeTensorsTests {
     withUnsafeBytes(of: (lengthOverride ?? UInt64(h.count)).littleEndian) { bytes.append(contentsOf: $0) }
     bytes += h + data
     let path = temporaryPath("bad.safetensors")
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
     return path
   }
 
@@ -87,7 +88,7 @@ struct SafeTensorsTests {
     Corruption(testDescription: "missing file", kind: .unreadable) { temporaryPath("absent.safetensors") },
     Corruption(testDescription: "shorter than the header length field") {
       let p = temporaryPath("short.safetensors")
-      FileManager.default.createFile(atPath: p, contents: Data([1, 0, 0]))
+      precondition(FileManager.default.createFile(atPath: p, contents: Data([1, 0, 0])), "cannot write \(p)")
       return p
     },
     Corruption(testDescription: "truncated tensor data") {

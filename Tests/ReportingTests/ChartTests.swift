@@ -1,10 +1,11 @@
 import CZlib
 import Foundation
+import Reporting
+import Testing
+
 #if canImport(FoundationXML)
   import FoundationXML
 #endif
-import Reporting
-import Testing
 
 @Suite("Charts: scales, ticks, thinning")
 struct ChartTests {
@@ -52,9 +53,11 @@ struct ChartTests {
       let x = Double(i)
       return (500 * x, 1 / (x + 1))
     }
-    var chart = LineChart(id: "loss", title: "Loss", xLabel: "step", yLabel: "loss", series: [
-      Series(name: "training", points: training), Series(name: "validation", points: validation),
-    ])
+    var chart = LineChart(
+      id: "loss", title: "Loss", xLabel: "step", yLabel: "loss",
+      series: [
+        Series(name: "training", points: training), Series(name: "validation", points: validation),
+      ])
     chart.maxPoints = 600
     let svg = chart.svg()
     #expect(svg.contains("data-series=\"2\""))

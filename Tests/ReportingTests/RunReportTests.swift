@@ -5,8 +5,8 @@ import Foundation
 import LinearAlgebra
 import NeuralNetwork
 import Reporting
-import Testing
 import TestSupport
+import Testing
 import Training
 
 #if canImport(FoundationXML)
@@ -15,19 +15,28 @@ import Training
 
 /// Collects every `<svg data-chart=...>` and `<img>` of a report while checking it is well formed.
 final class ReportScanner: NSObject, XMLParserDelegate {
-  struct Chart { var id: String; var series: Int; var points: [Int]; var polylines = 0; var bars = 0 }
+  struct Chart {
+    var id: String
+    var series: Int
+    var points: [Int]
+    var polylines = 0
+    var bars = 0
+  }
   var charts: [Chart] = []
   var images: [String] = []
   var tables = 0
   private var inChart = false
 
-  func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+  func parser(
+    _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+  ) {
     switch name {
     case "svg":
       if let id = attributes["data-chart"] {
-        charts.append(Chart(
-          id: id, series: Int(attributes["data-series"] ?? "") ?? -1,
-          points: (attributes["data-points"] ?? "").split(separator: ",").compactMap { Int($0) }))
+        charts.append(
+          Chart(
+            id: id, series: Int(attributes["data-series"] ?? "") ?? -1,
+            points: (attributes["data-points"] ?? "").split(separator: ",").compactMap { Int($0) }))
         inChart = true
       }
     case "polyline" where inChart: charts[charts.count - 1].polylines += 1
@@ -46,7 +55,9 @@ final class ReportScanner: NSObject, XMLParserDelegate {
     let scanner = ReportScanner()
     let parser = XMLParser(data: Data(html.utf8))
     parser.delegate = scanner
-    guard parser.parse() else { throw FileError(.malformed, path: "report", problem: "not well formed: \(parser.parserError.map { "\($0)" } ?? "?")") }
+    guard parser.parse() else {
+      throw FileError(.malformed, path: "report", problem: "not well formed: \(parser.parserError.map { "\($0)" } ?? "?")")
+    }
     return scanner
   }
 }
@@ -57,7 +68,8 @@ struct RunReportTests {
   /// writes the run directory as `train` does.
   static func runDirectory(hidden: [Int]) throws -> String {
     let all = try syntheticImages(count: 300, height: 6, width: 6, seed: 3, noise: 180, signal: 70)
-    let train = all.prefix(240), validation = all.suffix(60)
+    let train = all.prefix(240)
+    let validation = all.suffix(60)
     let normalization = FeatureNormalization(computingOver: train)
     var configuration = TrainingConfiguration()
     configuration.data = .idx(directory: "synthetic")
@@ -87,10 +99,11 @@ struct RunReportTests {
     let histograms = try trainer.weightGradients().map { Histogram(name: $0.name, values: $0.values) }
     try RunDirectory.writeJSON(histograms, to: dir + "/" + ReportFiles.gradients)
     try ModelFile.save(trainer.model, normalization: normalization, imageShape: all.shape, to: directory.modelPath)
-    try directory.writeSummary(RunSummary(
-      status: "finished", divergedAtStep: nil, test: nil, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
-      ranks: 2, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond, communicationSeconds: 0.1,
-      perRank: ([0.1, 0.2], [1.0, 1.0])))
+    try directory.writeSummary(
+      RunSummary(
+        status: "finished", divergedAtStep: nil, test: nil, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
+        ranks: 2, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond, communicationSeconds: 0.1,
+        perRank: ([0.1, 0.2], [1.0, 1.0])))
     return dir
   }
 

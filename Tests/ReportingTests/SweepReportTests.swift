@@ -26,7 +26,9 @@ struct SweepReportTests {
       var trials: [TrialRecord] = []
       for c in round.configurations {
         id += 1
-        trials.append(TrialRecord(id: id, round: round.index, key: c.key, repeatIndex: 0, seed: 4, parameters: c.parameters, budget: c.budget, arguments: []))
+        trials.append(
+          TrialRecord(
+            id: id, round: round.index, key: c.key, repeatIndex: 0, seed: 4, parameters: c.parameters, budget: c.budget, arguments: []))
       }
       try store.insert(round: round, trials: trials)
       var scores: [Int: Double?] = [:]
@@ -35,15 +37,19 @@ struct SweepReportTests {
         let eta = t.parameters["eta"]!.doubleValue!
         let accuracy = 0.9 - 0.05 * abs(log10(eta) + 2) + 0.001 * Double(t.budget ?? 0)
         if round.index == 0 && t.key == 8 {
-          try store.record(id: t.id, report: TrialReport(status: .diverged, metrics: [], divergedAtStep: 3, steps: 3, trainSeconds: 0, samplesPerSecond: 0))
+          try store.record(
+            id: t.id, report: TrialReport(status: .diverged, metrics: [], divergedAtStep: 3, steps: 3, trainSeconds: 0, samplesPerSecond: 0)
+          )
           scores[t.key] = .some(nil)
           continue
         }
         let rows = (1...(t.budget ?? 1)).map { e in
-          EpochMetrics(step: 100 * e, epoch: Double(e), eta: eta, trainCost: 1, trainLoss: 1, trainAccuracy: accuracy,
-                       valCost: 1, valLoss: 1, valAccuracy: accuracy - 0.01 / Double(e))
+          EpochMetrics(
+            step: 100 * e, epoch: Double(e), eta: eta, trainCost: 1, trainLoss: 1, trainAccuracy: accuracy,
+            valCost: 1, valLoss: 1, valAccuracy: accuracy - 0.01 / Double(e))
         }
-        try store.record(id: t.id, report: TrialReport(status: .finished, metrics: rows, steps: 100, trainSeconds: 0.1, samplesPerSecond: 1e4))
+        try store.record(
+          id: t.id, report: TrialReport(status: .finished, metrics: rows, steps: 100, trainSeconds: 0.1, samplesPerSecond: 1e4))
         scores[t.key] = rows.last!.valAccuracy
       }
       outcomes.append(RoundOutcome(round: round, scores: scores))

@@ -9,7 +9,8 @@ struct CoarseToFineTests {
 
   /// Peak 0 at (eta*, lambda*), falling quadratically in decades away from it.
   static func bowl(_ c: PlannedConfiguration) -> Double? {
-    let de = log10(number(c, "eta")) - log10(etaStar), dl = log10(number(c, "lambda")) - log10(lambdaStar)
+    let de = log10(number(c, "eta")) - log10(etaStar)
+    let dl = log10(number(c, "lambda")) - log10(lambdaStar)
     return -(de * de + dl * dl)
   }
 
@@ -31,7 +32,8 @@ struct CoarseToFineTests {
   static func properties(_ planner: SweepPlanner) -> (contains: Bool, shrinks: Bool, improves: Bool) {
     let outcomes = runSweep(planner, score: bowl)
     let stages = (0..<3).map { planner.ranges(after: Array(outcomes.prefix($0))) }
-    var contains = true, shrinks = true
+    var contains = true
+    var shrinks = true
     for (i, star) in [(0, etaStar), (1, lambdaStar)] {
       let widths = stages.map { logWidth($0[i].domain) }
       shrinks = shrinks && widths[0] > widths[1] && widths[1] > widths[2]
@@ -78,21 +80,24 @@ struct CoarseToFineTests {
 
   @Test("the narrowed range is the top-k span widened by the margin, clipped to the spec's")
   func rangeFormula() throws {
-    let planner = SweepPlanner(spec: spec(
-      [
-        SearchParameter(name: "eta", domain: .logUniform(low: 1e-5, high: 1e-1)),
-        SearchParameter(name: "m", domain: .uniform(low: 0, high: 1)),
-        SearchParameter(name: "n", domain: .intUniform(low: 1, high: 100)),
-      ], .coarseToFine(stages: 2, trials: 4, topK: 2, margin: 0.5)))
+    let planner = SweepPlanner(
+      spec: spec(
+        [
+          SearchParameter(name: "eta", domain: .logUniform(low: 1e-5, high: 1e-1)),
+          SearchParameter(name: "m", domain: .uniform(low: 0, high: 1)),
+          SearchParameter(name: "n", domain: .intUniform(low: 1, high: 100)),
+        ], .coarseToFine(stages: 2, trials: 4, topK: 2, margin: 0.5)))
     let configurations: [ParameterSet] = [
       ["eta": .number(1e-3), "m": .number(0.2), "n": .integer(10)],  // score 3
       ["eta": .number(1e-2), "m": .number(0.4), "n": .integer(10)],  // score 2
       ["eta": .number(1e-5), "m": .number(0.0), "n": .integer(99)],  // score 1: not in the top 2
       ["eta": .number(1e-1), "m": .number(1.0), "n": .integer(1)],  // diverged
     ]
-    let round = Round(index: 0, label: "stage 1 of 2", configurations: configurations.enumerated().map {
-      PlannedConfiguration(key: $0.offset, parameters: $0.element)
-    })
+    let round = Round(
+      index: 0, label: "stage 1 of 2",
+      configurations: configurations.enumerated().map {
+        PlannedConfiguration(key: $0.offset, parameters: $0.element)
+      })
     let scores: [Double?] = [3, 2, 1, nil]
     let ranges = planner.ranges(after: [outcome(round) { scores[$0.key] }])
     guard case .logUniform(let el, let eh) = ranges[0].domain, case .uniform(let ml, let mh) = ranges[1].domain,
@@ -112,7 +117,8 @@ struct CoarseToFineTests {
   @Test("over 40 seeds: ranges always shrink; they keep the optimum and the best improves in most")
   func manySeeds() {
     let runs = (1...40).map { Self.properties(Self.planner(seed: UInt64($0))) }
-    let contain = runs.filter { $0.contains }.count, improve = runs.filter { $0.improves }.count
+    let contain = runs.filter { $0.contains }.count
+    let improve = runs.filter { $0.improves }.count
     #expect(runs.allSatisfy { $0.shrinks })
     // Measured over 100 seeds: 89 contain the optimum, 87 improve (top 3: 47 and 88).
     #expect(contain >= 30, "\(contain) of 40 contain the optimum")

@@ -6,8 +6,15 @@ import Testing
 /// Jobs in rounds: round r+1 is handed out only after every job of round r reported, as the
 /// sweep's rounds are. Records who ran what.
 final class RoundJobs: WorkSource, @unchecked Sendable {
-  struct Job: Codable, Equatable { var id: Int; var sleepMicroseconds: UInt32 }
-  struct Report: Codable, Equatable { var id: Int; var doubled: Int; var rank: Int }
+  struct Job: Codable, Equatable {
+    var id: Int
+    var sleepMicroseconds: UInt32
+  }
+  struct Report: Codable, Equatable {
+    var id: Int
+    var doubled: Int
+    var rank: Int
+  }
   let rounds: [[Job]]
   var round = 0
   var queue: [Job]

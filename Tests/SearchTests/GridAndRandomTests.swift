@@ -100,7 +100,8 @@ struct GridAndRandomTests {
 
   @Test("log-uniform draws are uniform in log10: half below the geometric mean, a quarter in the lowest of four decades")
   func logUniformShape() throws {
-    let planner = SweepPlanner(spec: spec([SearchParameter(name: "eta", domain: .logUniform(low: 1e-6, high: 1e-2))], .random(trials: 4000)))
+    let planner = SweepPlanner(
+      spec: spec([SearchParameter(name: "eta", domain: .logUniform(low: 1e-6, high: 1e-2))], .random(trials: 4000)))
     let round = try #require(planner.nextRound(after: []))
     let exponents = round.configurations.map { log10(number($0, "eta")) }
     let below = Double(exponents.filter { $0 < -4 }.count) / 4000

@@ -4,9 +4,11 @@ import Testing
 @Suite("Ranking for the final table")
 struct RankingTests {
   static func round(_ index: Int, _ count: Int, budget: Int? = nil) -> Round {
-    Round(index: index, label: "r\(index)", configurations: (0..<count).map {
-      PlannedConfiguration(key: $0, parameters: ["x": .integer(100 * index + $0)], budget: budget)
-    })
+    Round(
+      index: index, label: "r\(index)",
+      configurations: (0..<count).map {
+        PlannedConfiguration(key: $0, parameters: ["x": .integer(100 * index + $0)], budget: budget)
+      })
   }
 
   static func outcome(_ round: Round, _ scores: [Double?]) -> RoundOutcome {

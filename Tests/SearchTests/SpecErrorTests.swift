@@ -10,17 +10,23 @@ struct SpecErrorTests {
 
   /// (spec text, expected field, a fragment of the problem, expected line or nil).
   static let cases: [(text: String, field: String?, fragment: String, line: Int?)] = [
-    ("search:\n  eta: { log_uniform: [0.1, 0.01] }\n" + random, "search.eta.log_uniform",
-     "expected two numbers [low, high] with 0 < low < high, got [0.1, 0.01]", 2),
+    (
+      "search:\n  eta: { log_uniform: [0.1, 0.01] }\n" + random, "search.eta.log_uniform",
+      "expected two numbers [low, high] with 0 < low < high, got [0.1, 0.01]", 2
+    ),
     ("search:\n  eta: { log_uniform: [0, 0.1] }\n" + random, "search.eta.log_uniform", "0 < low < high", 2),
     ("search:\n  eta: { log_uniform: [1e-5] }\n" + random, "search.eta.log_uniform", "got [1e-5]", 2),
     ("search:\n  eta: { uniform: [0.1, x] }\n" + random, "search.eta.uniform", "got [0.1, x]", 2),
     ("search:\n  n-s: { int_uniform: [2, 8.5] }\n" + random, "search.n-s.int_uniform", "two integers", 2),
-    ("search:\n  batch_size: { grid: [50, 100, 50] }\nstrategy: grid\n", "search.batch-size.grid",
-     "50 is listed twice", 2),
+    (
+      "search:\n  batch_size: { grid: [50, 100, 50] }\nstrategy: grid\n", "search.batch-size.grid",
+      "50 is listed twice", 2
+    ),
     ("search:\n  hidden: { choice: [] }\n" + random, "search.hidden.choice", "non-empty list", 2),
-    ("search:\n  eta: { log_uniform: [1e-5, 1e-1], grid: [0.1] }\n" + random, "search.eta",
-     "exactly one of log_uniform", 2),
+    (
+      "search:\n  eta: { log_uniform: [1e-5, 1e-1], grid: [0.1] }\n" + random, "search.eta",
+      "exactly one of log_uniform", 2
+    ),
     ("search:\n  eta: { normal: [0, 1] }\n" + random, "search.eta.normal", "unknown domain", 2),
     ("search:\n  eta: 0.1\n" + random, "search.eta", "expected one domain", 2),
     ("search: {}\n" + random, "search", "at least one parameter", 1),
@@ -39,12 +45,18 @@ struct SpecErrorTests {
     (search + "strategy: { kind: coarse-to-fine, trials: 5, margin: -1 }\n", "strategy.margin", "expected a number >= 0", 2),
     (search + "strategy: { kind: coarse-to-fine, trials: 5, top_k: 2, top-k: 3 }\n", "strategy.top-k", "same key as top_k", 2),
     (search + "strategy: { kind: successive-halving, trials: 9 }\n", "strategy.max_budget", "needs max_budget", 2),
-    (search + "strategy: { kind: successive-halving, trials: 9, min_budget: 4, max_budget: 2 }\n",
-     "strategy.max_budget", "expected an integer >= min_budget (4), got 2", 2),
-    (search + "strategy: { kind: successive-halving, trials: 9, max_budget: 9, reduction: 1 }\n",
-     "strategy.reduction", "expected an integer >= 2", 2),
-    (search + "strategy: { kind: successive-halving, trials: 9, max_budget: 9, unit: steps }\n",
-     "strategy.unit", "expected epochs or cycles, got steps", 2),
+    (
+      search + "strategy: { kind: successive-halving, trials: 9, min_budget: 4, max_budget: 2 }\n",
+      "strategy.max_budget", "expected an integer >= min_budget (4), got 2", 2
+    ),
+    (
+      search + "strategy: { kind: successive-halving, trials: 9, max_budget: 9, reduction: 1 }\n",
+      "strategy.reduction", "expected an integer >= 2", 2
+    ),
+    (
+      search + "strategy: { kind: successive-halving, trials: 9, max_budget: 9, unit: steps }\n",
+      "strategy.unit", "expected epochs or cycles, got steps", 2
+    ),
     (search, "strategy", "missing", nil),
     ("seed: -1\n" + search + random, "seed", "non-negative integer, got -1", 1),
     ("repeats: 0\n" + search + random, "repeats", "expected an integer >= 1", 1),
@@ -54,8 +66,10 @@ struct SpecErrorTests {
     ("trials: 4\n" + search + random, "trials", "unknown key; expected one of seed, repeats", 1),
     (search + "strategy: { kind: random, trials: 10000000 }\n", "strategy", "plans 10000000 trials", 2),
     ("repeats: 3\n" + search + "strategy: { kind: coarse-to-fine, stages: 4, trials: 10000 }\n", "strategy", "plans 120000 trials", 3),
-    ("search:\n" + (1...6).map { "  p\($0): { grid: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }\n" }.joined() + "strategy: grid\n",
-     "strategy", "plans 1000000 trials (configurations x repeats); at most 100000", 8),
+    (
+      "search:\n" + (1...6).map { "  p\($0): { grid: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] }\n" }.joined() + "strategy: grid\n",
+      "strategy", "plans 1000000 trials (configurations x repeats); at most 100000", 8
+    ),
   ]
 
   @Test("each bad field is named, with the line when known", arguments: 0..<cases.count)
@@ -74,8 +88,9 @@ struct SpecErrorTests {
     let error = try #require(throws: SpecError.self) {
       try SweepSpec.parse("search:\n  eta: { log_uniform: [0.1, 0.01] }\n" + Self.random, file: "quick.yaml")
     }
-    #expect(error.description
-      == "quick.yaml:2: search.eta.log_uniform: expected two numbers [low, high] with 0 < low < high, got [0.1, 0.01]")
+    #expect(
+      error.description
+        == "quick.yaml:2: search.eta.log_uniform: expected two numbers [low, high] with 0 < low < high, got [0.1, 0.01]")
   }
 
   @Test("YAML syntax errors and duplicate keys give a line")

@@ -45,9 +45,10 @@ struct SpecFileTests {
       final: true
       """, file: "t.yaml")
     #expect(spec.seed == 1 && spec.repeats == 1 && spec.metric == .validationAccuracy)
-    #expect(spec.base == [
-      "batch-size": .integer(100), "init": .string("he"), "batch-norm": .bool(true), "eta-min": .number(1e-5),
-    ])
+    #expect(
+      spec.base == [
+        "batch-size": .integer(100), "init": .string("he"), "batch-norm": .bool(true), "eta-min": .number(1e-5),
+      ])
     #expect(spec.parameters.map(\.name) == ["eta", "momentum", "n-s", "hidden"])
     #expect(spec.parameters[0].domain == .logUniform(low: 1e-5, high: 0.1))
     #expect(spec.parameters[1].domain == .uniform(low: 0, high: 0.99))

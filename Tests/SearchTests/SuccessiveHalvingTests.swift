@@ -9,17 +9,23 @@ struct SuccessiveHalvingTests {
     -abs(log10(number(c, "eta")) + 3) + Double(c.budget ?? 0) * 0.001
   }
 
-  static func planner(trials: Int = 9, minBudget: Int = 1, maxBudget: Int = 9, reduction: Int = 3, unit: BudgetUnit = .epochs) -> SweepPlanner {
-    SweepPlanner(spec: spec(
-      [SearchParameter(name: "eta", domain: .logUniform(low: 1e-5, high: 1e-1)),
-       SearchParameter(name: "init", domain: .choice([.string("he"), .string("xavier")]))],
-      .successiveHalving(trials: trials, minBudget: minBudget, maxBudget: maxBudget, reduction: reduction, unit: unit)))
+  static func planner(trials: Int = 9, minBudget: Int = 1, maxBudget: Int = 9, reduction: Int = 3, unit: BudgetUnit = .epochs)
+    -> SweepPlanner
+  {
+    SweepPlanner(
+      spec: spec(
+        [
+          SearchParameter(name: "eta", domain: .logUniform(low: 1e-5, high: 1e-1)),
+          SearchParameter(name: "init", domain: .choice([.string("he"), .string("xavier")])),
+        ],
+        .successiveHalving(trials: trials, minBudget: minBudget, maxBudget: maxBudget, reduction: reduction, unit: unit)))
   }
 
   /// `round`'s parameter sets best first by `score`, ties by key.
   static func ranked(_ o: RoundOutcome) -> [ParameterSet] {
     o.round.configurations.sorted {
-      let a = o.scores[$0.key] ?? nil, b = o.scores[$1.key] ?? nil
+      let a = o.scores[$0.key] ?? nil
+      let b = o.scores[$1.key] ?? nil
       if a != b { return (a ?? -.infinity) > (b ?? -.infinity) }
       return $0.key < $1.key
     }.map(\.parameters)

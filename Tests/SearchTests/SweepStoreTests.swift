@@ -1,8 +1,9 @@
 import Files
 import Foundation
 import GRDB
-@testable import Search
 import Testing
+
+@testable import Search
 
 @Suite("The sweep database")
 struct SweepStoreTests {
@@ -17,10 +18,12 @@ struct SweepStoreTests {
     strategy: .random(trials: 2), repeats: 2, seed: 7)
 
   static func round() -> Round {
-    Round(index: 0, label: "random", configurations: [
-      PlannedConfiguration(key: 0, parameters: ["lambda": .number(1e-3)]),
-      PlannedConfiguration(key: 1, parameters: ["lambda": .number(2e-2)]),
-    ])
+    Round(
+      index: 0, label: "random",
+      configurations: [
+        PlannedConfiguration(key: 0, parameters: ["lambda": .number(1e-3)]),
+        PlannedConfiguration(key: 1, parameters: ["lambda": .number(2e-2)]),
+      ])
   }
 
   static func trials() -> [TrialRecord] {
@@ -28,8 +31,9 @@ struct SweepStoreTests {
     return round().configurations.flatMap { c in
       (0..<2).map { r in
         id += 1
-        return TrialRecord(id: id, round: 0, key: c.key, repeatIndex: r, seed: 7 + UInt64(r), parameters: c.parameters, budget: nil,
-                           arguments: ["--lambda", c.parameters["lambda"]!.description, "--seed", "\(7 + r)"])
+        return TrialRecord(
+          id: id, round: 0, key: c.key, repeatIndex: r, seed: 7 + UInt64(r), parameters: c.parameters, budget: nil,
+          arguments: ["--lambda", c.parameters["lambda"]!.description, "--seed", "\(7 + r)"])
       }
     }
   }
@@ -38,8 +42,12 @@ struct SweepStoreTests {
     TrialReport(
       status: .finished,
       metrics: [
-        EpochMetrics(step: 50, epoch: 0.5, eta: 0.01, trainCost: 1.2, trainLoss: 1.1, trainAccuracy: 0.6, valCost: 1.3, valLoss: 1.2, valAccuracy: accuracy - 0.1),
-        EpochMetrics(step: 100, epoch: 1, eta: 0.02, trainCost: 0.9, trainLoss: 0.8, trainAccuracy: 0.7, valCost: 1.0, valLoss: 0.9, valAccuracy: accuracy),
+        EpochMetrics(
+          step: 50, epoch: 0.5, eta: 0.01, trainCost: 1.2, trainLoss: 1.1, trainAccuracy: 0.6, valCost: 1.3, valLoss: 1.2,
+          valAccuracy: accuracy - 0.1),
+        EpochMetrics(
+          step: 100, epoch: 1, eta: 0.02, trainCost: 0.9, trainLoss: 0.8, trainAccuracy: 0.7, valCost: 1.0, valLoss: 0.9,
+          valAccuracy: accuracy),
       ],
       steps: 100, trainSeconds: 0.5, samplesPerSecond: 2e4)
   }
@@ -56,7 +64,8 @@ struct SweepStoreTests {
       try store.record(id: 1, report: Self.report(0.81))
       try store.markRunning(id: 2, ranks: [0])
       try store.markRunning(id: 3, ranks: [1])
-      try store.record(id: 3, report: TrialReport(status: .diverged, metrics: [], divergedAtStep: 17, steps: 17, trainSeconds: 0, samplesPerSecond: 0))
+      try store.record(
+        id: 3, report: TrialReport(status: .diverged, metrics: [], divergedAtStep: 17, steps: 17, trainSeconds: 0, samplesPerSecond: 0))
     }
     let store = try SweepStore(directory: dir, create: false)
     let header = try #require(try store.header())

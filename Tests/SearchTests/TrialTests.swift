@@ -2,15 +2,21 @@ import Datasets
 import Distributed
 import Foundation
 import LinearAlgebra
-@testable import Search
-import Testing
 import TestSupport
+import Testing
 import Training
+
+@testable import Search
 
 /// Trials as configurations: built from a spec without a command line, rendered into the
 /// command that reproduces them, and trained by `TrialRunner` under `swift test`.
 struct TrialTests {
-  static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples").standardized.path
+  /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product; the
+  /// trials name it, so they do not switch the process's backend under other suites.
+  init() { _ = TestGEMM.backend }
+
+  static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples").standardized
+    .path
 
   /// Every configuration a shipped spec's first round plans (and its final run): rendered,
   /// read back and written as config.json, it is the same configuration.
@@ -47,7 +53,8 @@ struct TrialTests {
       try TrialConfiguration.make(base: ["seed": .integer(3)], parameters: [:], searchOrder: [], budget: nil, unit: .epochs, seed: 1)
     }
     #expect(throws: ConfigurationError.self) {
-      try TrialConfiguration.make(base: [:], parameters: ["eta-min": .number(1e-3)], searchOrder: ["eta-min"], budget: nil, unit: .epochs, seed: 1)
+      try TrialConfiguration.make(
+        base: [:], parameters: ["eta-min": .number(1e-3)], searchOrder: ["eta-min"], budget: nil, unit: .epochs, seed: 1)
     }
   }
 
@@ -73,8 +80,10 @@ struct TrialTests {
 
   static func configuration(_ extra: [(name: String, value: String)] = []) throws -> TrainingConfiguration {
     try TrainingConfiguration(
-      options: [("data", "idx:synthetic"), ("validation", "60"), ("hidden", "16"), ("batch-norm", "true"), ("batch-size", "20"),
-                ("epochs", "3"), ("seed", "4"), ("gemm", "openblas"), ("blas-threads", "1")] + extra)
+      options: [
+        ("data", "idx:synthetic"), ("validation", "60"), ("hidden", "16"), ("batch-norm", "true"), ("batch-size", "20"),
+        ("epochs", "3"), ("seed", "4"), ("gemm", TestGEMM.backend.rawValue), ("blas-threads", "1"),
+      ] + extra)
   }
 
   static func runner(_ group: any Communicator, directory: String) -> TrialRunner {
@@ -88,7 +97,7 @@ struct TrialTests {
   /// In double precision, 2 ranks agree with one process to 1e-12 (the global batch's sums in
   /// another order); rank 0 reports the metrics.
   @Test func aTrialOnTwoRanksReportsWhatOneProcessReports() throws {
-    let work = TrialWork(id: 1, configuration: try Self.configuration([("precision", "double")]), isFinal: false)
+    let work = TrialWork(id: 1, configuration: try Self.configuration([("precision", "double"), ("gemm", "openblas")]), isFinal: false)
     let one = try Self.runner(SingleProcessCommunicator(), directory: Self.temporaryDirectory()).run(work, poll: nil)
     #expect(one.status == .finished && one.metrics.count == 3 && one.steps == 36, "\(one)")
     let directory = Self.temporaryDirectory()
@@ -107,7 +116,10 @@ struct TrialTests {
     let directory = Self.temporaryDirectory()
     let stopped = Self.runner(SingleProcessCommunicator(), directory: directory)
     var polls = 0
-    stopped.stopRequested = { polls += 1; return polls >= 17 }
+    stopped.stopRequested = {
+      polls += 1
+      return polls >= 17
+    }
     #expect {
       try stopped.run(work, poll: nil)
     } throws: { error in
@@ -130,8 +142,10 @@ struct TrialTests {
     for file in ["config.json", "metrics.csv", "summary.json", "model.safetensors"] {
       #expect(FileManager.default.fileExists(atPath: "\(directory)/final/\(file)"), "\(file)")
     }
-    let written = try JSONDecoder().decode(TrainingConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: "\(directory)/final/config.json")))
-    #expect(written.architecture.resolved?.shapeDescription == "36-16-3" && written.ranks == 1 && written.gemm == .openblas)
+    let written = try JSONDecoder().decode(
+      TrainingConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: "\(directory)/final/config.json")))
+    #expect(
+      written.architecture.resolved?.shapeDescription == "36-16-3" && written.ranks == 1 && written.gemm == GEMMRequest(TestGEMM.backend))
   }
 
   @Test func aTrialThatCannotStartIsReportedFailedNamingTheOption() throws {

@@ -4,10 +4,14 @@ import Testing
 /// Largest `|a - e| / max(1, |e|)` (NaN-propagating) and its index.
 public func worstScaledError(_ actual: [Double], _ expected: [Double]) -> (error: Double, index: Int) {
   precondition(actual.count == expected.count)
-  var worst = 0.0, index = -1
+  var worst = 0.0
+  var index = -1
   for i in actual.indices {
     let r = abs(actual[i] - expected[i]) / max(1, abs(expected[i]))
-    if !(r <= worst) { worst = r; index = i }
+    if !(r <= worst) {
+      worst = r
+      index = i
+    }
   }
   return (worst, index)
 }
@@ -26,6 +30,8 @@ public func expectClose(
     sourceLocation: sourceLocation)
 }
 
-public func expectClose(_ actual: Double, _ expected: Double, tolerance: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+public func expectClose(
+  _ actual: Double, _ expected: Double, tolerance: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
   expectClose([actual], [expected], tolerance: tolerance, what, sourceLocation: sourceLocation)
 }

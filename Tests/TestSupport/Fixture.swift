@@ -20,7 +20,9 @@ public struct FixtureConfig: Decodable {
   public var eta: Double
   public var rho: Double
   enum CodingKeys: String, CodingKey {
-    case sizes, batchNorm = "batch_norm", loss, lambda, eps, alpha, eta, rho
+    case sizes
+    case batchNorm = "batch_norm"
+    case loss, lambda, eps, alpha, eta, rho
   }
 }
 
@@ -45,7 +47,8 @@ public struct FixtureSteps: Decodable {
   public var velocities: [String: FixtureTensor]
   public var inferenceLogits: FixtureTensor
   enum CodingKeys: String, CodingKey {
-    case batches, loss, cost, parameters, velocities, inferenceLogits = "inference_logits"
+    case batches, loss, cost, parameters, velocities
+    case inferenceLogits = "inference_logits"
   }
 }
 
@@ -91,7 +94,6 @@ public struct Fixture: Decodable {
     return model
   }
 }
-
 
 extension Fixture {
   /// `Tests/NeuralNetworkTests/Fixtures`, found from this file's path (shared by every test target).

@@ -15,5 +15,6 @@ public func syntheticImages(count n: Int, height: Int, width: Int, seed: UInt64,
     labels[i] = Int32(y)
     for j in 0..<d { pixels[i * d + j] = UInt8(min(255, rng.nextBelow(noise) + (j % 3 == y ? signal : 0))) }
   }
-  return try ImageSet(pixels: pixels, labels: labels, shape: ImageShape(height: height, width: width, channels: 1, layout: .grayscale), classes: 3)
+  return try ImageSet(
+    pixels: pixels, labels: labels, shape: ImageShape(height: height, width: width, channels: 1, layout: .grayscale), classes: 3)
 }

@@ -72,7 +72,8 @@ struct ConfigurationTests {
   @Test func optionsThatGoTogether() {
     for (options, message) in [
       ([("decay", "0.9")], "--decay needs --eta"), ([("eta", "0.1"), ("cyclical", "1e-4,0.1")], "--eta and --cyclical are exclusive"),
-      ([("cycles", "2")], "--cycles needs --cyclical ETA_MIN,ETA_MAX,N_S"), ([("cycles", "2"), ("eta", "0.1")], "--cycles needs a cyclical schedule"),
+      ([("cycles", "2")], "--cycles needs --cyclical ETA_MIN,ETA_MAX,N_S"),
+      ([("cycles", "2"), ("eta", "0.1")], "--cycles needs a cyclical schedule"),
       ([("cyclical", "1e-4,0.1,10"), ("cycles", "2"), ("epochs", "3")], "--epochs and --cycles are exclusive"),
     ] as [([(name: String, value: String)], String)] {
       #expect(errorText(options).hasPrefix(message), "\(options)")
@@ -114,7 +115,9 @@ struct ConfigurationTests {
   }
 
   @Test func resolvingFillsTheNetworkScheduleAndLengthAndRefusesDataOfAnotherShape() throws {
-    let images = try ImageSet(pixels: [UInt8](repeating: 7, count: 40 * 6), labels: (0..<40).map { Int32($0 % 3) }, shape: ImageShape(height: 2, width: 3, channels: 1, layout: .grayscale), classes: 3)
+    let images = try ImageSet(
+      pixels: [UInt8](repeating: 7, count: 40 * 6), labels: (0..<40).map { Int32($0 % 3) },
+      shape: ImageShape(height: 2, width: 3, channels: 1, layout: .grayscale), classes: 3)
     let data = DatasetSplits(
       train: images, validation: .empty(shape: images.shape), test: .empty(shape: images.shape),
       normalization: FeatureNormalization(computingOver: images), source: .idx(directory: "x"), sourceDescription: "40 images")

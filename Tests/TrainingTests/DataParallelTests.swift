@@ -3,8 +3,8 @@ import Distributed
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
-import Testing
 import TestSupport
+import Testing
 import Training
 
 /// N ranks x their shards == 1 process x the global batch, with ranks as threads
@@ -20,7 +20,8 @@ struct DataParallelTests {
     return (set, FeatureNormalization(computingOver: set))
   }()
 
-  static func configuration(batchNorm: Bool, batchSize: Int, precision: Precision, bnSync: BatchNormSync = .global) -> TrainingConfiguration {
+  static func configuration(batchNorm: Bool, batchSize: Int, precision: Precision, bnSync: BatchNormSync = .global) -> TrainingConfiguration
+  {
     var c = TrainingConfiguration()
     c.data = .idx(directory: "synthetic")
     c.validation = .last(0)
@@ -38,16 +39,21 @@ struct DataParallelTests {
   /// Trains on `ranks` threads; returns every rank's final parameters and BatchNorm state.
   /// `sharesMemory: false` makes the ranks reduce-scatter their gradients instead of reading
   /// each other's in place.
-  static func train<T: Real>(_: T.Type, ranks: Int, configuration: TrainingConfiguration, sharesMemory: Bool = true) throws -> [(parameters: [T], state: [T], checks: Int)] {
-    let architecture = Architecture(inputSize: 24, hidden: configuration.architecture.hidden, classes: 3, batchNorm: configuration.architecture.batchNorm)
+  static func train<T: Real>(_: T.Type, ranks: Int, configuration: TrainingConfiguration, sharesMemory: Bool = true) throws -> [(
+    parameters: [T], state: [T], checks: Int
+  )] {
+    let architecture = Architecture(
+      inputSize: 24, hidden: configuration.architecture.hidden, classes: 3, batchNorm: configuration.architecture.batchNorm)
     return try InProcessGroup.run(size: ranks) { group in
       group.sharesMemory = sharesMemory
       // Non-zero ranks start from a different (zero) model: the broadcast must fix that.
-      let model = group.rank == 0
+      let model =
+        group.rank == 0
         ? MLP<T>(architecture: architecture, initialization: .he, seed: configuration.seed)
         : MLP<T>(architecture: architecture)
-      let trainer = Trainer<T>(configuration: configuration, model: model, train: data.train, validation: nil,
-                               normalization: data.normalization, communicator: group)
+      let trainer = Trainer<T>(
+        configuration: configuration, model: model, train: data.train, validation: nil,
+        normalization: data.normalization, communicator: group)
       let result = try trainer.trainOnly()
       return (trainer.model.parameters, trainer.model.state, result.replicaChecks)
     }
@@ -110,7 +116,8 @@ struct DataParallelTests {
   @Test("local BatchNorm: a different model, replicas still identical after the count-weighted merge")
   func localBatchNorm() throws {
     let configuration = Self.configuration(batchNorm: true, batchSize: 50, precision: .double, bnSync: .local)
-    let global = try Self.train(Double.self, ranks: 2, configuration: Self.configuration(batchNorm: true, batchSize: 50, precision: .double))
+    let global = try Self.train(
+      Double.self, ranks: 2, configuration: Self.configuration(batchNorm: true, batchSize: 50, precision: .double))
     let results = try InProcessGroup.run(size: 2) { group -> ([Double], [Double]) in
       let architecture = Architecture(inputSize: 24, hidden: [16, 12], classes: 3, batchNorm: true)
       let trainer = Trainer<Double>(
@@ -200,8 +207,9 @@ struct CheckpointResumeTests {
     }[0]
   }
 
-  @Test("stopped after epoch 1 and resumed from the checkpoint file: the parameters of an uninterrupted run, bit for bit",
-        arguments: [(1, BatchNormSync.global), (2, .global), (3, .local)])
+  @Test(
+    "stopped after epoch 1 and resumed from the checkpoint file: the parameters of an uninterrupted run, bit for bit",
+    arguments: [(1, BatchNormSync.global), (2, .global), (3, .local)])
   func bitIdentical(ranks: Int, bnSync: BatchNormSync) throws {
     let uninterrupted = try Self.train(ranks: ranks, bnSync: bnSync, resumeAt: nil)
     let resumed = try Self.train(ranks: ranks, bnSync: bnSync, resumeAt: 1)

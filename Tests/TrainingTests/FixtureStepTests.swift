@@ -3,8 +3,8 @@ import Distributed
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
-import Testing
 import TestSupport
+import Testing
 import Training
 
 /// The NumPy fixtures (Tests/NeuralNetworkTests/Fixtures).
@@ -81,7 +81,8 @@ func trainSteps<T: Real>(_ f: Fixture, as _: T.Type, ranks: Int) throws -> StepR
   configuration.schedule = .constant(eta: f.config.eta)
   configuration.epochs = 1
   let samples = FixtureSamples(f)
-  let identity = try FeatureNormalization(mean: .init(repeating: 0, count: samples.features), std: .init(repeating: 1, count: samples.features))
+  let identity = try FeatureNormalization(
+    mean: .init(repeating: 0, count: samples.features), std: .init(repeating: 1, count: samples.features))
   nonisolated(unsafe) let initial = f.model(T.self)
   let fixed = configuration
   let results = try InProcessGroup.run(size: ranks) { group -> (StepRecorder<T>, MLP<T>, [T]) in
@@ -115,11 +116,14 @@ func compareSteps(_ f: Fixture, _ r: StepResult, tolerance tol: Double, _ label:
   expectClose(r.losses, f.steps.loss, tolerance: tol, "\(label) \(f.name) losses before each step")
   expectClose(r.costs, f.steps.cost, tolerance: tol, "\(label) \(f.name) costs before each step")
   for slot in r.model.layout.slots {
-    expectClose(Array(r.model.parameters[slot.range]), f.steps.parameters[slot.name]!.data, tolerance: tol, "\(label) \(f.name) final \(slot.name)")
-    expectClose(Array(r.velocity[slot.range]), f.steps.velocities[slot.name]!.data, tolerance: tol, "\(label) \(f.name) velocity \(slot.name)")
+    expectClose(
+      Array(r.model.parameters[slot.range]), f.steps.parameters[slot.name]!.data, tolerance: tol, "\(label) \(f.name) final \(slot.name)")
+    expectClose(
+      Array(r.velocity[slot.range]), f.steps.velocities[slot.name]!.data, tolerance: tol, "\(label) \(f.name) velocity \(slot.name)")
   }
   for slot in r.model.stateLayout.slots {
-    expectClose(Array(r.model.state[slot.range]), f.steps.parameters[slot.name]!.data, tolerance: tol, "\(label) \(f.name) final \(slot.name)")
+    expectClose(
+      Array(r.model.state[slot.range]), f.steps.parameters[slot.name]!.data, tolerance: tol, "\(label) \(f.name) final \(slot.name)")
   }
   expectClose(r.inferenceLogits, f.steps.inferenceLogits.data, tolerance: tol, "\(label) \(f.name) inference logits after the steps")
 }
@@ -146,7 +150,8 @@ struct FixtureStepTests {
       compareSteps(f, try trainSteps(f, as: Double.self, ranks: ranks), tolerance: 1e-9, "Double, \(ranks) rank(s)")
     }
     // Sanity: the steps moved the parameters (the comparison is not trivially of initial values).
-    let w1 = f.parameters["layer1.weight"]!.data, w1After = f.steps.parameters["layer1.weight"]!.data
+    let w1 = f.parameters["layer1.weight"]!.data
+    let w1After = f.steps.parameters["layer1.weight"]!.data
     #expect(worstScaledError(w1After, w1).error > 1e-4)
   }
 

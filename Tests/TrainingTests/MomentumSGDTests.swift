@@ -14,7 +14,8 @@ struct MomentumSGDTests {
     let sums = (0..<layout.count).map { 0.25 * Double($0) }
     var opt = MomentumSGD<Double>(layout: layout, momentum: rho, lambda: 0.1)
     #expect(opt.velocity == [Double](repeating: 0, count: layout.count))
-    var expectedTheta = theta, expectedV = opt.velocity
+    var expectedTheta = theta
+    var expectedV = opt.velocity
     for _ in 0..<2 {
       for slot in layout.slots {
         for i in slot.range {

@@ -8,7 +8,9 @@ struct OverfitTests {
   /// A 20-50-10 net memorizes 100 random samples with random labels: 100% training accuracy
   /// within a bounded number of momentum steps, loss falling.
   func overfit<T: Real>(_: T.Type, loss: LossFunction, batchSize: Int) throws -> (steps: Int?, firstLoss: Double, lastLoss: Double) {
-    let d = 20, count = 100, classes = 10
+    let d = 20
+    let count = 100
+    let classes = 10
     let architecture = Architecture(inputSize: d, hidden: [50], classes: classes, loss: loss)
     var model = MLP<T>(architecture: architecture, initialization: .he, seed: 7)
     var rng = SeededGenerator(seed: 8)
@@ -44,8 +46,9 @@ struct OverfitTests {
     return (nil, firstLoss, try fullAccuracyAndLoss().1)
   }
 
-  @Test("2-layer net reaches 100% training accuracy on 100 random samples",
-        arguments: LossFunction.allCases, [10, 100])
+  @Test(
+    "2-layer net reaches 100% training accuracy on 100 random samples",
+    arguments: LossFunction.allCases, [10, 100])
   func memorize(loss: LossFunction, batchSize: Int) throws {
     let r = try overfit(Float.self, loss: loss, batchSize: batchSize)
     let limit = 1000

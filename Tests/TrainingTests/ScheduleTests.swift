@@ -6,8 +6,9 @@ struct ScheduleTests {
   static let cyclical = LearningRateSchedule.cyclical(etaMin: 1e-5, etaMax: 1e-1, stepSize: 500)
   static let ends: [(Int, Double)] = [(0, 1e-5), (500, 1e-1), (1000, 1e-5), (1500, 1e-1), (2000, 1e-5), (5000, 1e-5), (5500, 1e-1)]
 
-  @Test("cyclical: eta_min at 0 and 2 n_s, eta_max at n_s and 3 n_s, exactly",
-        arguments: ends)
+  @Test(
+    "cyclical: eta_min at 0 and 2 n_s, eta_max at n_s and 3 n_s, exactly",
+    arguments: ends)
   func cyclicalEnds(step: Int, expected: Double) {
     #expect(Self.cyclical.rate(step: step, epoch: step / 100) == expected)
   }
