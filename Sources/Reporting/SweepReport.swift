@@ -168,6 +168,7 @@ public struct SweepReport {
     body += TrialStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ") + "</p>\n"
     body += "<h2>Best configurations</h2>\n<pre>\(Markup.escape(summary.table(top: top)))</pre>\n"
     if let final = summary.final { body += "<p>\(Markup.escape(summary.finalDescription(final)))</p>\n" }
+    if let busy = summary.busy() { body += "<p class=\"busy\">\(Markup.escape(busy.description))</p>\n" }
     body += "<h2>The search</h2>\n<div class=\"grid\">\n" + charts().joined() + "</div>\n"
     return RunReport.page(title: "dptrain sweep \(name)", body: body)
   }

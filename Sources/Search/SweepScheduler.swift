@@ -150,6 +150,15 @@ public final class SweepScheduler: WorkSource {
     isExhausted = true
   }
 
+  /// The trials of the round about to be handed out, all of it (a resumed round's too, so that
+  /// it runs on the groups it ran on); 1 for the final retraining, which then runs on every rank.
+  public func upcomingItems() throws -> Int? {
+    if queue.isEmpty { try advance() }
+    guard let first = queue.first else { return nil }
+    if first.round == TrialRecord.finalRound { return 1 }
+    return current.map { $0.configurations.count * spec.repeats }
+  }
+
   public func next(group: Int) throws -> TrialWork? {
     if queue.isEmpty { try advance() }
     guard let i = queue.firstIndex(where: { $0.round != TrialRecord.finalRound || group == 0 }) else { return nil }

@@ -15,22 +15,41 @@ public protocol WorkSource: AnyObject {
   func finished(_ work: Work, report: Report, group: Int) throws
   /// True once nothing will ever be handed out again.
   var isExhausted: Bool { get }
+  /// Asked when every group is idle, before `next`: how many items the source hands out before
+  /// it needs their results (a round's trials, counted from the round's start, so that a
+  /// resumed round regroups as it did), so that the groups can be resized to cover them; nil:
+  /// keep the groups.
+  func upcomingItems() throws -> Int?
+}
+
+extension WorkSource {
+  public func upcomingItems() throws -> Int? { nil }
 }
 
 /// Dynamic dispatch of trials to worker groups: the world's ranks form groups of `groupSize`
 /// consecutive ranks (group g = ranks g*G ..< (g+1)*G); rank 0 coordinates AND trains with
-/// group 0. Whenever a group finishes, its leader (the group's first rank) sends the report to
+/// group 0. Groups follow the work: when every group is idle and the source's next items
+/// (a round) are fewer than the groups, every rank regroups into fewer, larger groups
+/// (`groupSize(ranks:minimum:items:)`), so that no rank waits while others train; the final
+/// retraining, one item, runs on every rank. Whenever a group finishes, its leader (the group's first rank) sends the report to
 /// rank 0, which gives the group the next item at once, so fast trials never wait for slow
 /// ones. Rank 0 answers between its own training steps (`poll`), so coordination costs no core.
 ///
 /// Waiting ranks poll with `receiveIfReady` and sleep between polls (50 µs growing to 2 ms):
 /// a blocking MPI receive would spin on a core that another rank's trial needs.
 ///
-/// Messages: rank 0 -> every member of a group: `assign` (the item, or stop); a group's leader
-/// -> rank 0: `result` (the report). Each is JSON.
+/// Messages: rank 0 -> every member of a group: `assign` (the item, or stop), and to every rank
+/// `regroup` (the new group size; every rank then calls `onRegroup`, a collective); a group's
+/// leader -> rank 0: `result` (the report). Each is JSON.
 public struct TrialDispatcher {
   public let world: any MessagePassing
-  public let groupSize: Int
+  /// The ranks of a group now: `minimumGroupSize` or a multiple of it that divides the world.
+  public private(set) var groupSize: Int
+  /// `--ranks-per-trial`: no group is smaller.
+  public let minimumGroupSize: Int
+  /// Called on every rank when the groups change size (after rank 0 decided, before the next
+  /// item): a collective over the world, e.g. splitting the world into the new groups.
+  public var onRegroup: (_ groupSize: Int) throws -> Void = { _ in }
   /// Polled while waiting: true (a signal) makes `coordinate` and `work` stop waiting and throw
   /// `DispatchStopped` (a running trial stops itself through its trainer).
   public var shouldStop: () -> Bool = { false }
@@ -46,6 +65,18 @@ public struct TrialDispatcher {
     }
     self.world = world
     self.groupSize = groupSize
+    minimumGroupSize = groupSize
+  }
+
+  /// The group size for `items` items on `ranks` ranks: the smallest multiple of `minimum` that
+  /// divides `ranks` and makes at most `items` groups (one item per group, none idle); `minimum`
+  /// when there are at least as many items as groups of it.
+  public static func groupSize(ranks: Int, minimum: Int, items: Int) -> Int {
+    var size = minimum
+    while ranks / size > max(1, items) {
+      repeat { size += minimum } while ranks % size != 0
+    }
+    return size
   }
 
   public var groupCount: Int { world.size / groupSize }
@@ -57,31 +88,45 @@ public struct TrialDispatcher {
 
   enum Assignment<Work: Codable>: Codable {
     case work(Work)
+    case regroup(Int)
     case stop
   }
 
   /// Rank 0: hands out `source`'s items until it is exhausted and every group is idle, running
   /// group 0's items itself through `run(work, poll)` (call `poll` often, e.g. every training
   /// step: it collects reports and hands out items), then tells every rank to stop.
-  public func coordinate<S: WorkSource>(_ source: S, run: (S.Work, _ poll: () throws -> Void) throws -> S.Report) throws {
+  public mutating func coordinate<S: WorkSource>(_ source: S, run: (S.Work, _ poll: () throws -> Void) throws -> S.Report) throws {
     precondition(world.rank == 0, "coordinate runs on rank 0")
     var running: [Int: S.Work] = [:]
     let encoder = JSONEncoder()
     let decoder = JSONDecoder()
+    var dispatcher = self
+    defer { self = dispatcher }
+
+    // With every group idle: the groups that cover the source's next items.
+    func regroupIfIdle() throws {
+      guard running.isEmpty, world.size > dispatcher.minimumGroupSize, let items = try source.upcomingItems() else { return }
+      let size = Self.groupSize(ranks: world.size, minimum: dispatcher.minimumGroupSize, items: items)
+      guard size != dispatcher.groupSize else { return }
+      let message = [UInt8](try encoder.encode(Assignment<S.Work>.regroup(size)))
+      for r in 1..<world.size { try world.send(message, to: r, tag: Self.assignTag) }
+      dispatcher.groupSize = size
+      try dispatcher.onRegroup(size)
+    }
 
     func assign(_ g: Int) throws -> Bool {
       guard let work = try source.next(group: g) else { return false }
       let message = [UInt8](try encoder.encode(Assignment.work(work)))
-      for r in ranks(ofGroup: g) where r != 0 { try world.send(message, to: r, tag: Self.assignTag) }
+      for r in dispatcher.ranks(ofGroup: g) where r != 0 { try world.send(message, to: r, tag: Self.assignTag) }
       running[g] = work
-      try source.started(work, group: g, ranks: ranks(ofGroup: g))
+      try source.started(work, group: g, ranks: dispatcher.ranks(ofGroup: g))
       return true
     }
     // Collects reports and keeps groups 1... busy; true if anything happened.
     func pump() throws -> Bool {
       var progress = false
       while let (sourceRank, bytes) = try world.receiveIfReady(tag: Self.resultTag) {
-        let g = sourceRank / groupSize
+        let g = sourceRank / dispatcher.groupSize
         guard let work = running.removeValue(forKey: g) else {
           throw DispatchError("rank \(sourceRank) reported a result but group \(g) had no work")
         }
@@ -92,7 +137,8 @@ public struct TrialDispatcher {
         try source.finished(work, report: report, group: g)
         progress = true
       }
-      for g in 1..<max(1, groupCount) where running[g] == nil {
+      try regroupIfIdle()
+      for g in 1..<max(1, dispatcher.groupCount) where running[g] == nil {
         guard try assign(g) else { break }
         progress = true
       }
@@ -123,7 +169,7 @@ public struct TrialDispatcher {
 
   /// Ranks other than 0: runs every item rank 0 assigns to this rank's group until told to stop.
   /// `run` returns the report (sent to rank 0 by the group's leader).
-  public func work<Work: Codable, Report: Codable>(_: Work.Type, run: (Work) throws -> Report) throws {
+  public mutating func work<Work: Codable, Report: Codable>(_: Work.Type, run: (Work) throws -> Report) throws {
     precondition(world.rank != 0, "rank 0 coordinates")
     let encoder = JSONEncoder()
     let decoder = JSONDecoder()
@@ -138,6 +184,9 @@ public struct TrialDispatcher {
       switch try decoder.decode(Assignment<Work>.self, from: Data(bytes)) {
       case .stop:
         return
+      case .regroup(let size):
+        groupSize = size
+        try onRegroup(size)
       case .work(let work):
         let report = try run(work)
         if isGroupLeader { try world.send([UInt8](try encoder.encode(report)), to: 0, tag: Self.resultTag) }

@@ -123,10 +123,15 @@ public struct TrialRecord: Codable, Sendable, Equatable {
     attempts = 0
   }
 
-  /// The command line that trains this trial alone, as one process.
+  /// The command line that trains this trial alone: as one process, or under
+  /// `mpirun -np G` when it trained on G ranks (its result is that of G ranks).
   public var command: String {
-    (["dptrain", "train"] + arguments).map(Self.shellQuoted).joined(separator: " ")
+    let launcher = rankCount > 1 ? ["mpirun", "-np", "\(rankCount)"] : []
+    return (launcher + ["dptrain", "train"] + arguments).map(Self.shellQuoted).joined(separator: " ")
   }
+
+  /// How many ranks trained it (1 before it started).
+  public var rankCount: Int { ranks.map { $0.split(separator: ",").count } ?? 1 }
 
   static func shellQuoted(_ s: String) -> String {
     if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "-_.,:/=+".contains($0) }) { return s }

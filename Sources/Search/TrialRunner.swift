@@ -10,13 +10,14 @@ import Training
 /// the final retraining also writes `SWEEPDIR/final` as a run directory. Data sets are loaded
 /// once per (data, validation, train limit) and kept; the test set only for the final run.
 public final class TrialRunner {
-  public let group: any Communicator
+  /// This rank's group (the dispatcher's groups may change size between rounds).
+  public var group: any Communicator
   public let sweepDirectory: String
   /// One rank per trial: a failing trial is reported as failed and the sweep goes on. Groups of
   /// several ranks: errors inside training end the job (a rank cannot leave its group's
   /// collectives halfway), while errors before training (options, data) are the same on every
   /// rank of the group and are reported.
-  public let isolateFailures: Bool
+  public var isolateFailures: Bool { group.size == 1 }
   /// Data sets by `dataKey`; a caller may put the base configuration's here (read ahead).
   public var data: [String: DatasetSplits] = [:]
   /// Data being read ahead: consulted once for its key.
@@ -27,10 +28,9 @@ public final class TrialRunner {
   /// own reason for not starting a trial of its group.
   public var warn: (String) -> Void = { _ in }
 
-  public init(group: any Communicator, sweepDirectory: String, isolateFailures: Bool) {
+  public init(group: any Communicator, sweepDirectory: String) {
     self.group = group
     self.sweepDirectory = sweepDirectory
-    self.isolateFailures = isolateFailures
   }
 
   /// The key of a configuration's data set.

@@ -105,10 +105,22 @@ struct Sweep: ParsableCommand {
     var dispatcher = try TrialDispatcher(world: world, groupSize: ranksPerTrial)
     dispatcher.shouldStop = { dptrain_stop_signal() != 0 }
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
-    // Trials of one rank need no communicator; groups of several are split from the world.
-    let group: any Communicator =
-      ranksPerTrial == 1 ? SingleProcessCommunicator() : try world.split(color: dispatcher.group, key: world.rank)
-    let runner = TrialRunner(group: group, sweepDirectory: out, isolateFailures: ranksPerTrial == 1)
+    // Trials of one rank need no communicator; groups of several are split from the world (a
+    // collective), once per group size: rounds with fewer trials than groups regroup.
+    var groups: [Int: any Communicator] = [1: SingleProcessCommunicator()]
+    func group(ofSize size: Int) throws -> any Communicator {
+      if let group = groups[size] { return group }
+      let group = try world.split(color: world.rank / size, key: world.rank)
+      groups[size] = group
+      return group
+    }
+    let runner = TrialRunner(group: try group(ofSize: ranksPerTrial), sweepDirectory: out)
+    dispatcher.onRegroup = { size in
+      runner.group = try group(ofSize: size)
+      if world.rank == 0 && !quiet && logFormat == .text {
+        print("groups: \(world.size / size) of \(size) rank(s) (the next round has fewer trials than groups of \(ranksPerTrial))")
+      }
+    }
     runner.prefetched = prefetch
     runner.stopRequested = { dptrain_stop_signal() != 0 }
     runner.warn = { printError($0) }
@@ -174,12 +186,14 @@ struct Sweep: ParsableCommand {
         [
           "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
           "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
+          "busy_shares": summary.busy().map(\.shares) ?? NSNull(), "busy_sweep": summary.busy().map(\.sweep) ?? NSNull(),
         ], important: true)
       return
     }
     print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
     print(summary.table(top: top))
     if let final = summary.final { print(summary.finalDescription(final)) }
+    if let busy = summary.busy() { print(busy.description) }
     if let report { print("report: \(report)") }
   }
 }

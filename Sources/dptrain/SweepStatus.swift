@@ -49,6 +49,7 @@ struct SweepStatus: ParsableCommand {
           SweepSummary.describe(best.parameters, order: spec.parameters.map(\.name))))
     }
     if let final = summary.final { print(summary.finalDescription(final)) }
+    if let busy = summary.busy() { print(busy.description) }
     if let csv {
       try writeCSV(summary.trialsCSV(), to: csv)
       print("trials written to \(csv)")

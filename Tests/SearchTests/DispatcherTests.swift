@@ -14,6 +14,8 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
     var id: Int
     var doubled: Int
     var rank: Int
+    /// The size of the group that ran the job.
+    var ranks = 1
   }
   let rounds: [[Job]]
   var round = 0
@@ -24,6 +26,9 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
   /// Jobs handed out while a job of an earlier round was still outstanding (must stay 0).
   var barrierViolations = 0
   var jobRound: [Int: Int] = [:]
+  /// Tell the dispatcher each round's size, so that groups follow the work.
+  var regroups = false
+  var startedRanks: [Int: [Int]] = [:]
 
   init(rounds: [[Job]]) {
     self.rounds = rounds
@@ -41,7 +46,18 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
     outstanding += 1
     return job
   }
-  func started(_ work: Job, group: Int, ranks: [Int]) throws { startedGroups[work.id] = group }
+  func started(_ work: Job, group: Int, ranks: [Int]) throws {
+    startedGroups[work.id] = group
+    startedRanks[work.id] = ranks
+  }
+  func upcomingItems() throws -> Int? {
+    guard regroups else { return nil }
+    if queue.isEmpty, outstanding == 0, round + 1 < rounds.count {
+      round += 1
+      queue = rounds[round]
+    }
+    return queue.isEmpty ? nil : rounds[round].count
+  }
   func finished(_ work: Job, report: Report, group: Int) throws {
     outstanding -= 1
     reports.append(report)
@@ -51,11 +67,13 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
 
 @Suite("Trial dispatch over a communicator")
 struct DispatcherTests {
-  static func run(size: Int, groupSize: Int, rounds: [[RoundJobs.Job]]) throws -> RoundJobs {
+  static func run(size: Int, groupSize: Int, rounds: [[RoundJobs.Job]], regroups: Bool = false) throws -> RoundJobs {
     let source = RoundJobs(rounds: rounds)
+    source.regroups = regroups
     _ = try InProcessGroup.run(size: size) { world in
-      let dispatcher = try TrialDispatcher(world: world, groupSize: groupSize)
-      let group = try world.split(color: dispatcher.group, key: world.rank)
+      var dispatcher = try TrialDispatcher(world: world, groupSize: groupSize)
+      var group = try world.split(color: dispatcher.group, key: world.rank)
+      dispatcher.onRegroup = { size in group = try world.split(color: world.rank / size, key: world.rank) }
       func execute(_ job: RoundJobs.Job, poll: () throws -> Void = {}) throws -> RoundJobs.Report {
         // "Training steps" of at most 500 us, with a poll after each (as the trainer's observer).
         var left = job.sleepMicroseconds
@@ -67,7 +85,7 @@ struct DispatcherTests {
         }
         // Every member of the group takes part, as in a data-parallel trial.
         let total = try group.broadcast(Double(job.id), root: 0)
-        return RoundJobs.Report(id: Int(total), doubled: 2 * job.id, rank: world.rank)
+        return RoundJobs.Report(id: Int(total), doubled: 2 * job.id, rank: world.rank, ranks: group.size)
       }
       if world.rank == 0 {
         try dispatcher.coordinate(source) { job, poll in try execute(job, poll: poll) }
@@ -97,6 +115,36 @@ struct DispatcherTests {
     // Reports of round r all arrive before any of round r+1.
     let order = source.reports.map { source.jobRound[$0.id]! }
     #expect(order == order.sorted())
+  }
+
+  /// Rounds of 4, 1, 2 and 3 jobs on 4 ranks (groups of at least 1): the lone job runs on all
+  /// 4 ranks, the pair on two groups of 2, the three on two groups of 2 (three groups would not
+  /// divide 4 ranks); every member of a group takes part (the broadcast in `execute`).
+  @Test("groups follow the work: a round with fewer jobs than groups regroups into larger groups")
+  func regrouping() throws {
+    let sizes = [4, 1, 2, 3]
+    var id = 0
+    let rounds = sizes.map { n in
+      (0..<n).map { _ -> RoundJobs.Job in
+        id += 1
+        return RoundJobs.Job(id: id, sleepMicroseconds: 300)
+      }
+    }
+    let source = try Self.run(size: 4, groupSize: 1, rounds: rounds, regroups: true)
+    #expect(source.reports.map(\.id).sorted() == Array(1...id))
+    let expected = [1, 4, 2, 2]
+    for (r, jobs) in rounds.enumerated() {
+      for job in jobs {
+        let report = source.reports.first { $0.id == job.id }!
+        #expect(report.ranks == expected[r], "job \(job.id) of round \(r) ran on \(report.ranks) rank(s)")
+        #expect(source.startedRanks[job.id]!.count == expected[r] && report.rank % expected[r] == 0)
+      }
+    }
+    #expect(TrialDispatcher.groupSize(ranks: 6, minimum: 1, items: 4) == 2)
+    #expect(TrialDispatcher.groupSize(ranks: 6, minimum: 1, items: 2) == 3)
+    #expect(TrialDispatcher.groupSize(ranks: 8, minimum: 2, items: 3) == 4)
+    #expect(TrialDispatcher.groupSize(ranks: 8, minimum: 2, items: 100) == 2)
+    #expect(TrialDispatcher.groupSize(ranks: 1, minimum: 1, items: 1) == 1)
   }
 
   @Test("fast trials never wait for a slow one: the other group takes them as it frees up", arguments: [0, 1])

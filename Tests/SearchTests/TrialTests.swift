@@ -87,7 +87,7 @@ struct TrialTests {
   }
 
   static func runner(_ group: any Communicator, directory: String) -> TrialRunner {
-    let runner = TrialRunner(group: group, sweepDirectory: directory, isolateFailures: group.size == 1)
+    let runner = TrialRunner(group: group, sweepDirectory: directory)
     for includeTest in [false, true] { runner.data[TrialRunner.dataKey(try! configuration(), includeTest: includeTest)] = data }
     return runner
   }
@@ -152,5 +152,44 @@ struct TrialTests {
     let work = TrialWork(id: 2, configuration: try Self.configuration([("batch-size", "500")]), isFinal: false)
     let report = try Self.runner(SingleProcessCommunicator(), directory: Self.temporaryDirectory()).run(work, poll: nil)
     #expect(report.status == .failed && report.error == "--batch-size 500 exceeds the 240 training samples")
+  }
+}
+
+/// Busy shares from trial records: each rank's time inside trials over the sweep's wall time.
+struct BusySharesTests {
+  static func trial(_ id: Int, ranks: String, from start: Double, to end: Double?, running: Bool = false) -> TrialRecord {
+    var t = TrialRecord(id: id, round: 0, key: id, repeatIndex: 0, seed: 1, parameters: [:], budget: nil, arguments: [])
+    t.ranks = ranks
+    t.startedAt = start
+    t.finishedAt = end
+    t.status = running ? .running : .finished
+    return t
+  }
+
+  @Test func sharesCountEveryRankOfAGroupAndRunningTrialsUntilNow() throws {
+    // Rank 0: [0, 6] and [6, 10]; rank 1: [0, 4], then idle until the 2-rank trial [10, 20].
+    let trials = [
+      Self.trial(1, ranks: "0", from: 100, to: 106), Self.trial(2, ranks: "1", from: 100, to: 104),
+      Self.trial(3, ranks: "0", from: 106, to: 110), Self.trial(4, ranks: "0,1", from: 110, to: 120),
+    ]
+    let busy = try #require(BusyShares(trials: trials, ranks: 2))
+    #expect(busy.wallSeconds == 20 && busy.busySeconds == [20, 14])
+    #expect(busy.shares == [1.0, 0.7] && abs(busy.sweep - 0.85) < 1e-12)
+    #expect(busy.description == "busy: rank 0 100.0%, rank 1 70.0% of 20.0 s; the sweep 85.0%")
+    // A trial still running counts until now; nothing started: no shares.
+    let running = try #require(BusyShares(trials: [Self.trial(1, ranks: "1", from: 50, to: nil, running: true)], ranks: 2, now: 60))
+    #expect(running.busySeconds == [0, 10] && running.wallSeconds == 10)
+    #expect(
+      BusyShares(
+        trials: [TrialRecord(id: 1, round: 0, key: 0, repeatIndex: 0, seed: 1, parameters: [:], budget: nil, arguments: [])], ranks: 2)
+        == nil)
+  }
+
+  @Test func aTrialOnSeveralRanksIsReproducedUnderMpirun() {
+    var t = Self.trial(4, ranks: "0,1", from: 0, to: 1)
+    t.arguments = ["--eta", "0.01", "--seed", "2"]
+    #expect(t.command == "mpirun -np 2 dptrain train --eta 0.01 --seed 2")
+    t.ranks = "1"
+    #expect(t.command == "dptrain train --eta 0.01 --seed 2")
   }
 }
