@@ -68,16 +68,32 @@ public struct TrialDispatcher {
     minimumGroupSize = groupSize
   }
 
-  /// The group size for `items` items on `ranks` ranks: the smallest multiple of `minimum` that
-  /// divides `ranks` and makes at most `items` groups (one item per group, none idle); `minimum`
-  /// when there are at least as many items as groups of it.
+  /// The group size for `items` items on `ranks` ranks: a multiple of `minimum` that divides
+  /// `ranks`, with no more groups than items (no group idle for the whole round), and among
+  /// those the one that finishes the round first, where `waves = ceil(items / groups)` waves each
+  /// take `speedup(size)`-th of a one-rank trial. Ties go to the smaller groups. On 2 ranks:
+  /// 1 item -> 2, 3 items -> 2 (3 x 0.6 < 2 waves), 9 items -> 1 (5 waves < 9 x 0.6).
   public static func groupSize(ranks: Int, minimum: Int, items: Int) -> Int {
-    var size = minimum
-    while ranks / size > max(1, items) {
-      repeat { size += minimum } while ranks % size != 0
+    let sizes = stride(from: minimum, through: ranks, by: minimum).filter { ranks % $0 == 0 }
+    let covering = sizes.filter { ranks / $0 <= max(1, items) }
+    var best = covering.first ?? ranks
+    var bestTime = Double.infinity
+    for size in covering {
+      let groups = ranks / size
+      let time = Double((max(1, items) + groups - 1) / groups) / speedup(size)
+      if time < bestTime * (1 - 1e-9) {
+        best = size
+        bestTime = time
+      }
     }
-    return size
+    return best
   }
+
+  /// How much faster a trial trains on `ranks` ranks than on one: `ranks^0.74`, so 2 ranks take
+  /// 0.6 of the time, the 2-rank/1-rank epoch ratio of 784-256-128-10 (`scripts/bench`
+  /// section 6, 0.55-0.65 on the 2-core guests). Small networks scale worse; this is a planning
+  /// assumption for the group size only, never a result.
+  public static func speedup(_ ranks: Int) -> Double { pow(Double(ranks), 0.74) }
 
   public var groupCount: Int { world.size / groupSize }
   /// This rank's group.

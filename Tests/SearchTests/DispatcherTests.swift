@@ -117,9 +117,10 @@ struct DispatcherTests {
     #expect(order == order.sorted())
   }
 
-  /// Rounds of 4, 1, 2 and 3 jobs on 4 ranks (groups of at least 1): the lone job runs on all
-  /// 4 ranks, the pair on two groups of 2, the three on two groups of 2 (three groups would not
-  /// divide 4 ranks); every member of a group takes part (the broadcast in `execute`).
+  /// Rounds of 4, 1, 2 and 3 jobs on 4 ranks (groups of at least 1): four jobs on four ranks;
+  /// the lone job on all 4 ranks; the pair on two groups of 2; the three (fewer than 4 groups
+  /// of 1) on one group of 4, whose 3 waves at 4^-0.74 end before 2 waves on groups of 2;
+  /// every member of a group takes part (the broadcast in `execute`).
   @Test("groups follow the work: a round with fewer jobs than groups regroups into larger groups")
   func regrouping() throws {
     let sizes = [4, 1, 2, 3]
@@ -132,7 +133,7 @@ struct DispatcherTests {
     }
     let source = try Self.run(size: 4, groupSize: 1, rounds: rounds, regroups: true)
     #expect(source.reports.map(\.id).sorted() == Array(1...id))
-    let expected = [1, 4, 2, 2]
+    let expected = [1, 4, 2, 4]
     for (r, jobs) in rounds.enumerated() {
       for job in jobs {
         let report = source.reports.first { $0.id == job.id }!
@@ -140,10 +141,18 @@ struct DispatcherTests {
         #expect(source.startedRanks[job.id]!.count == expected[r] && report.rank % expected[r] == 0)
       }
     }
-    #expect(TrialDispatcher.groupSize(ranks: 6, minimum: 1, items: 4) == 2)
-    #expect(TrialDispatcher.groupSize(ranks: 6, minimum: 1, items: 2) == 3)
-    #expect(TrialDispatcher.groupSize(ranks: 8, minimum: 2, items: 3) == 4)
-    #expect(TrialDispatcher.groupSize(ranks: 8, minimum: 2, items: 100) == 2)
+    // Two ranks: successive halving's 9 -> 3 -> 1, and a final run.
+    #expect([9, 3, 1].map { TrialDispatcher.groupSize(ranks: 2, minimum: 1, items: $0) } == [1, 2, 2])
+    // Never more groups than items; as many groups as the minimum allows when items abound.
+    for ranks in [2, 3, 4, 6, 8, 12] {
+      for minimum in [1, 2, 3] where ranks % minimum == 0 {
+        for items in 1...20 {
+          let size = TrialDispatcher.groupSize(ranks: ranks, minimum: minimum, items: items)
+          #expect(size % minimum == 0 && ranks % size == 0 && ranks / size <= max(items, 1), "\(ranks) \(minimum) \(items)")
+        }
+        #expect(TrialDispatcher.groupSize(ranks: ranks, minimum: minimum, items: 1000 * ranks) == minimum)
+      }
+    }
     #expect(TrialDispatcher.groupSize(ranks: 1, minimum: 1, items: 1) == 1)
   }
 

@@ -78,15 +78,15 @@ check "sweep --ranks-per-trial 2 on 4 ranks: two groups of 2 ranks train the tri
   grep -q '2 group(s) of 2' '$work/g2.txt'
   test \"\$(python3 -c \"import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect('$work/g2/sweep.sqlite').execute('SELECT ranks FROM trial'))))\")\" = \"['0,1', '2,3']\""
 check "a trial of the 2-rank groups = dptrain train on 2 ranks with its options and seed" matches_train "$work/g2/sweep.sqlite" 2 2
-# Groups follow the work: successive halving 3 -> 1 on 2 ranks, then a final retraining. The
-# rung of one configuration and the final run train on both ranks; the rung-1 trial equals
-# `mpirun -np 2 dptrain train` with its stored options.
+# Groups follow the work: successive halving 2 -> 1 on 2 ranks, then a final retraining. The
+# first rung trains on groups of one rank; the rung of one configuration and the final run train
+# on both ranks; the rung-1 trial equals `mpirun -np 2 dptrain train` with its stored options.
 cat > "$work/halving.yaml" <<'EOF'
 seed: 2
 base: { hidden: "20", train-limit: 2000, validation: 500, batch-size: 50 }
 search:
   eta: { log_uniform: [1.0e-3, 5.0e-2] }
-strategy: { kind: successive-halving, trials: 3, min_budget: 1, max_budget: 3, reduction: 3 }
+strategy: { kind: successive-halving, trials: 2, min_budget: 1, max_budget: 2, reduction: 2 }
 final: { validation: 500, epochs: 1 }
 EOF
 check "groups follow the work: on 2 ranks, the rung of one trial and the final run train on both ranks" bash -c "
@@ -99,7 +99,7 @@ print(rows)
 assert [r for r in rows if r[1] == 0] and all(r[2] in ('0', '1') for r in rows if r[1] == 0), rows
 assert len([r for r in rows if r[1] != 0]) == 2 and all(r[2] == '0,1' for r in rows if r[1] != 0), rows
 \""
-check "the rung-1 trial, trained on 2 ranks, = mpirun -np 2 dptrain train with its options" matches_train "$work/halving/sweep.sqlite" 4 2
+check "the rung-1 trial, trained on 2 ranks, = mpirun -np 2 dptrain train with its options" matches_train "$work/halving/sweep.sqlite" 3 2
 
 check "--ranks-per-trial that does not divide the ranks: error naming the flag" bash -c "
   ! ${MPIRUN[*]} -np 3 '$DPTRAIN' sweep '$work/small.yaml' --out '$work/bad-g' --ranks-per-trial 2 > '$work/bad-g.txt' 2>&1
