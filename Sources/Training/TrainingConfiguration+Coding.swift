@@ -134,13 +134,19 @@ extension TrainingConfiguration: Codable {
     shuffle = try c.decodeIfPresent(Bool.self, forKey: .shuffle) ?? shuffle
     bnSync = try c.decodeIfPresent(BatchNormSync.self, forKey: .bnSync) ?? bnSync
     update = try c.decodeIfPresent(UpdateMode.self, forKey: .update) ?? update
-    checkEvery = try option(.checkEvery, "checkEvery") { $0 == "epoch" ? nil : Int($0) } ?? nil
+    func steps(_ key: Key, _ text: String, or words: String) throws -> Int {
+      guard let n = Int(text) else {
+        throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "'\(text)' is not a number of steps or \(words)")
+      }
+      return n
+    }
+    checkEvery = try option(.checkEvery, "checkEvery") { $0 == "epoch" ? nil : try steps(.checkEvery, $0, or: "\"epoch\"") } ?? nil
     checkpointEvery =
       try option(.checkpointEvery, "checkpointEvery") { text -> CheckpointInterval in
         switch text {
         case "epoch": return .epoch
         case "never": return .never
-        default: return Int(text).map { .steps($0) } ?? .never
+        default: return .steps(try steps(.checkpointEvery, text, or: "\"epoch\" or \"never\""))
         }
       } ?? checkpointEvery
     blasThreads = try c.decodeIfPresent(Int.self, forKey: .blasThreads)

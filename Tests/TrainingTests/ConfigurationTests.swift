@@ -114,6 +114,11 @@ struct ConfigurationTests {
     #expect(c.architecture.loss == .svm && c.batchSize == 100 && c.data == .fashionMNIST)
   }
 
+  @Test(arguments: [#"{"checkpointEvery": "sometimes"}"#, #"{"checkEvery": "often"}"#, #"{"init": "zeros"}"#, #"{"data": "svhn:/x"}"#])
+  func aConfigJSONWithAnUnknownSpellingIsRefused(_ json: String) {
+    #expect(throws: DecodingError.self) { try JSONDecoder().decode(TrainingConfiguration.self, from: Data(json.utf8)) }
+  }
+
   @Test func resolvingFillsTheNetworkScheduleAndLengthAndRefusesDataOfAnotherShape() throws {
     let images = try ImageSet(
       pixels: [UInt8](repeating: 7, count: 40 * 6), labels: (0..<40).map { Int32($0 % 3) },
