@@ -28,10 +28,10 @@ extension WorkSource {
 
 /// Dynamic dispatch of trials to worker groups: the world's ranks form groups of `groupSize`
 /// consecutive ranks (group g = ranks g*G ..< (g+1)*G); rank 0 coordinates AND trains with
-/// group 0. Groups follow the work: when every group is idle and the source's next items
-/// (a round) are fewer than the groups, every rank regroups into fewer, larger groups
-/// (`groupSize(ranks:minimum:items:)`), so that no rank waits while others train; the final
-/// retraining, one item, runs on every rank. Whenever a group finishes, its leader (the group's first rank) sends the report to
+/// group 0. Groups follow the work: when every group is idle, every rank regroups into the
+/// group size that suits the source's next items (a round; `groupSize(ranks:minimum:items:)`),
+/// so that no rank waits while others train; the final retraining, one item, runs on every
+/// rank. Whenever a group finishes, its leader (the group's first rank) sends the report to
 /// rank 0, which gives the group the next item at once, so fast trials never wait for slow
 /// ones. Rank 0 answers between its own training steps (`poll`), so coordination costs no core.
 ///

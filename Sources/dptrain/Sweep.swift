@@ -118,7 +118,7 @@ struct Sweep: ParsableCommand {
     dispatcher.onRegroup = { size in
       runner.group = try group(ofSize: size)
       if world.rank == 0 && !quiet && logFormat == .text {
-        print("groups: \(world.size / size) of \(size) rank(s) (the next round has fewer trials than groups of \(ranksPerTrial))")
+        print("groups: \(world.size / size) of \(size) rank(s) from the next round on (the round's trials cover them)")
       }
     }
     runner.prefetched = prefetch
