@@ -165,11 +165,17 @@ public final class SweepStore {
   /// Every trial (of one round when given), by id.
   public func trials(round: Int? = nil) throws -> [TrialRecord] {
     try read { db in
+      // Columns by position and one JSON decoder for every row: a sweep may hold 100,000 trials,
+      // and `sweep-status` and `top` read them all.
+      let columns = Self.trialColumns.joined(separator: ", ")
       let rows =
-        if let round { try Row.fetchAll(db, sql: "SELECT * FROM trial WHERE round = ? ORDER BY id", arguments: [round]) } else {
-          try Row.fetchAll(db, sql: "SELECT * FROM trial ORDER BY id")
+        if let round {
+          try Row.fetchAll(db, sql: "SELECT \(columns) FROM trial WHERE round = ? ORDER BY id", arguments: [round])
+        } else {
+          try Row.fetchAll(db, sql: "SELECT \(columns) FROM trial ORDER BY id")
         }
-      return try rows.map(Self.trial)
+      let decoder = Self.decoder()
+      return try rows.map { try Self.trial($0, decoder: decoder) }
     }
   }
 
@@ -229,23 +235,38 @@ public final class SweepStore {
 
   // MARK: - Helpers
 
-  static func trial(_ row: Row) throws -> TrialRecord {
+  /// The columns `trial(_:decoder:)` reads, in its order.
+  static let trialColumns = [
+    "id", "round", "config_key", "repeat_index", "seed", "parameters_json", "budget", "arguments_json", "status", "last_json",
+    "test_accuracy", "diverged_at_step", "error", "ranks", "started", "finished", "train_seconds", "attempts", "gemm",
+  ]
+
+  static func trial(_ row: Row, decoder: JSONDecoder) throws -> TrialRecord {
     var t = TrialRecord(
-      id: row["id"], round: row["round"], key: row["config_key"], repeatIndex: row["repeat_index"],
-      seed: UInt64(bitPattern: row["seed"] as Int64), parameters: try decode(ParameterSet.self, row["parameters_json"]),
-      budget: row["budget"], arguments: try decode([String].self, row["arguments_json"]))
-    t.status = TrialStatus(rawValue: row["status"]) ?? .failed
-    if let last: String = row["last_json"] { t.last = try decode(EpochMetrics.self, last) }
-    t.testAccuracy = row["test_accuracy"]
-    t.divergedAtStep = row["diverged_at_step"]
-    t.error = row["error"]
-    t.ranks = row["ranks"]
-    t.startedAt = row["started"]
-    t.finishedAt = row["finished"]
-    t.trainSeconds = row["train_seconds"]
-    t.attempts = row["attempts"]
-    t.gemm = row["gemm"]
+      id: row[0], round: row[1], key: row[2], repeatIndex: row[3], seed: UInt64(bitPattern: row[4] as Int64),
+      parameters: try decoder.decode(ParameterSet.self, from: Data((row[5] as String).utf8)), budget: row[6],
+      arguments: try Self.strings(row[7]))
+    t.status = TrialStatus(rawValue: row[8]) ?? .failed
+    if let last: String = row[9] { t.last = try decoder.decode(EpochMetrics.self, from: Data(last.utf8)) }
+    t.testAccuracy = row[10]
+    t.divergedAtStep = row[11]
+    t.error = row[12]
+    t.ranks = row[13]
+    t.startedAt = row[14]
+    t.finishedAt = row[15]
+    t.trainSeconds = row[16]
+    t.attempts = row[17]
+    t.gemm = row[18]
     return t
+  }
+
+  /// A JSON array of strings (a trial's command), without the Codable machinery: the
+  /// largest column of a trial row, read for every trial by `sweep-status` and `top`.
+  static func strings(_ text: String) throws -> [String] {
+    guard let strings = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
+      throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "expected a JSON array of strings, got \(text.prefix(80))"))
+    }
+    return strings
   }
 
   static func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
@@ -258,9 +279,13 @@ public final class SweepStore {
   }
 
   static func decode<V: Decodable>(_: V.Type, _ text: String) throws -> V {
+    try decoder().decode(V.self, from: Data(text.utf8))
+  }
+
+  static func decoder() -> JSONDecoder {
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return try decoder.decode(V.self, from: Data(text.utf8))
+    return decoder
   }
 
   func write<R>(_ body: (Database) throws -> R) throws -> R {
