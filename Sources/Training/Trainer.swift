@@ -70,7 +70,7 @@ public struct TrainingResult: Sendable {
 /// 5. Each rank applies the momentum update, with the rate of the global step, to its segment,
 ///    and the segments are all-gathered (ZeRO stage 1 without freeing memory: the arithmetic per
 ///    element is that of every rank updating everything, so replicas stay bitwise identical;
-///    `shardedUpdate = false` does exactly that instead, after one allreduce).
+///    `update: .replicated` does exactly that instead, after one allreduce).
 public final class Trainer<T: Real> {
   public let configuration: TrainingConfiguration
   /// The configuration's learning rate on this training split.
