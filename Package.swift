@@ -94,7 +94,7 @@ let package = Package(
     .executableTarget(
       name: "dptrain",
       dependencies: [
-        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI", "Search", "Reporting",
+        "Training", "NeuralNetwork", "Datasets", "Distributed", "DistributedMPI", "Search", "Reporting", "Files",
         "LinearAlgebra", "CSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Files
 import Foundation
 import Reporting
 import Search
@@ -31,7 +32,7 @@ struct Report: ParsableCommand {
     let html = try SweepReport(directory: directory, top: top).html()
     let path = (directory as NSString).appendingPathComponent(ReportFiles.report)
     do { try html.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-      throw CommandError("\(path): cannot write the report (\(error.localizedDescription))")
+      throw FileError(.unwritable, path: path, problem: "cannot write the report (\(error.localizedDescription))")
     }
     return path
   }
@@ -41,7 +42,7 @@ struct Report: ParsableCommand {
     let html = try RunReport(directory: directory).html()
     let path = (directory as NSString).appendingPathComponent(ReportFiles.report)
     do { try html.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-      throw CommandError("\(path): cannot write the report (\(error.localizedDescription))")
+      throw FileError(.unwritable, path: path, problem: "cannot write the report (\(error.localizedDescription))")
     }
     return path
   }

@@ -173,6 +173,7 @@ struct Sweep: ParsableCommand {
     try summary.configurationsCSV().write(
       toFile: (out as NSString).appendingPathComponent("configurations.csv"), atomically: true, encoding: .utf8)
     let report = noReport ? nil : try Report.write(sweepDirectory: out, top: max(top, 5))
+    let busy = summary.busy()
     if output.mode == .json {
       let best = summary.top(top).map { c -> [String: Any] in
         [
@@ -186,14 +187,14 @@ struct Sweep: ParsableCommand {
         [
           "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
           "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
-          "busy_shares": summary.busy().map(\.shares) ?? NSNull(), "busy_sweep": summary.busy().map(\.sweep) ?? NSNull(),
+          "busy_shares": busy.map(\.shares) ?? NSNull(), "busy_sweep": busy.map(\.sweep) ?? NSNull(),
         ], important: true)
       return
     }
     print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
     print(summary.table(top: top))
     if let final = summary.final { print(summary.finalDescription(final)) }
-    if let busy = summary.busy() { print(busy.description) }
+    if let busy { print(busy.description) }
     if let report { print("report: \(report)") }
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Files
 import Foundation
 import Search
 
@@ -97,6 +98,6 @@ struct Top: ParsableCommand {
 
 func writeCSV(_ text: String, to path: String) throws {
   do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-    throw CommandError("\(path): cannot write the CSV (\(error.localizedDescription))")
+    throw FileError(.unwritable, path: path, problem: "cannot write the CSV (\(error.localizedDescription))")
   }
 }

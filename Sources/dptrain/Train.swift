@@ -3,6 +3,7 @@ import CSupport
 import Datasets
 import Distributed
 import DistributedMPI
+import Files
 import Foundation
 import LinearAlgebra
 import NeuralNetwork
@@ -131,12 +132,14 @@ struct Train: ParsableCommand {
   /// `DIR/config.json`, read and checked (a configuration of any dptrain version).
   static func readConfiguration(runDirectory dir: String) throws -> TrainingConfiguration {
     let path = (dir as NSString).appendingPathComponent("config.json")
-    guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot read the run's configuration") }
+    guard let bytes = FileManager.default.contents(atPath: path) else {
+      throw FileError(.unreadable, path: path, problem: "cannot read the run's configuration")
+    }
     let configuration: TrainingConfiguration
     do { configuration = try JSONDecoder().decode(TrainingConfiguration.self, from: bytes) } catch {
-      throw CommandError("\(path): not a dptrain configuration (\(error))")
+      throw FileError(.malformed, path: path, problem: "not a dptrain configuration (\(error))")
     }
-    do { try configuration.validate() } catch { throw CommandError("\(path): \(error)") }
+    do { try configuration.validate() } catch { throw FileError(.malformed, path: path, problem: "\(error)") }
     return configuration
   }
 
@@ -254,7 +257,9 @@ struct Train: ParsableCommand {
     }
     if let error = (observer as? ConsoleProgress)?.writeError {
       // The model and summary are saved; the metrics file misses rows.
-      throw CommandError("\(outPath)/metrics.csv: could not record every metrics row (\(error)); the model and summary.json were saved")
+      throw FileError(
+        .unwritable, path: "\(outPath)/metrics.csv",
+        problem: "could not record every metrics row (\(error)); the model and summary.json were saved")
     }
   }
 }
