@@ -119,7 +119,7 @@ public struct SweepReport {
       charts.append(chart.svg())
     }
     // Successive halving: metric vs budget, one line per configuration across rungs.
-    if case .successiveHalving = spec.strategy {
+    if let halving = spec.strategy.halving {
       var byParameters: [String: [(x: Double, y: Double)]] = [:]
       for c in summary.configurations {
         guard let mean = c.mean, let budget = c.budget else { continue }
@@ -129,7 +129,9 @@ public struct SweepReport {
         Series(name: $0.key, points: $0.value.sorted { $0.x < $1.x }, color: "#4477AA")
       }
       var chart = LineChart(
-        id: "rungs", title: "Successive halving: \(metric.rawValue) per rung (\(spec.budgetUnit.rawValue))",
+        id: "rungs",
+        title:
+          "\(halving.asynchronous ? "Asynchronous successive halving" : "Successive halving"): \(metric.rawValue) per rung (\(spec.budgetUnit.rawValue))",
         xLabel: spec.budgetUnit.rawValue, yLabel: metric.rawValue, series: series)
       chart.markers = true
       chart.width = 900
@@ -164,22 +166,12 @@ public struct SweepReport {
     let counts = summary.counts
     var body = "<h1>dptrain sweep \(Markup.escape(name))</h1>\n"
     body +=
-      "<p class=\"lead\">\(Markup.escape(h.specFile)): \(Markup.escape(Self.describe(h.spec.strategy))), metric \(h.spec.metric.rawValue), \(h.spec.repeats) repeat(s), \(h.ranks) rank(s) in groups of \(h.ranksPerTrial); \(h.status); trials: "
+      "<p class=\"lead\">\(Markup.escape(h.specFile)): \(Markup.escape(h.spec.strategy.summary)), metric \(h.spec.metric.rawValue), \(h.spec.repeats) repeat(s), \(h.ranks) rank(s) in groups of \(h.ranksPerTrial); \(h.status); trials: "
     body += TrialStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ") + "</p>\n"
     body += "<h2>Best configurations</h2>\n<pre>\(Markup.escape(summary.table(top: top)))</pre>\n"
     if let final = summary.final { body += "<p>\(Markup.escape(summary.finalDescription(final)))</p>\n" }
     if let busy = summary.busy() { body += "<p class=\"busy\">\(Markup.escape(busy.description))</p>\n" }
     body += "<h2>The search</h2>\n<div class=\"grid\">\n" + charts().joined() + "</div>\n"
     return RunReport.page(title: "dptrain sweep \(name)", body: body)
-  }
-
-  static func describe(_ strategy: Strategy) -> String {
-    switch strategy {
-    case .grid: "grid"
-    case .random(let n): "random search, \(n) trials"
-    case .coarseToFine(let s, let n, let k, let margin): "coarse-to-fine, \(s) stages of \(n), top \(k), margin \(margin)"
-    case .successiveHalving(let n, let lo, let hi, let r, let unit):
-      "successive halving, \(n) trials, \(lo)-\(hi) \(unit.rawValue), keep 1/\(r)"
-    }
   }
 }

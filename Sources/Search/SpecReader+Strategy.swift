@@ -2,7 +2,7 @@ import Yams
 
 /// `strategy:` as a name (`grid`) or a mapping with `kind` and that kind's fields.
 extension SpecReader {
-  static let strategyKinds = "grid, random, coarse-to-fine or successive-halving"
+  static let strategyKinds = "grid, random, coarse-to-fine, successive-halving or asha"
 
   /// Fields each kind takes (normalised spelling); `grid` takes none.
   static let strategyFields: [String: [String]] = [
@@ -10,6 +10,7 @@ extension SpecReader {
     "random": ["trials"],
     "coarse-to-fine": ["stages", "trials", "top-k", "margin"],
     "successive-halving": ["trials", "min-budget", "max-budget", "reduction", "unit"],
+    "asha": ["trials", "min-budget", "max-budget", "reduction", "unit"],
   ]
 
   mutating func strategy(_ node: Node) throws -> Strategy {
@@ -69,7 +70,7 @@ extension SpecReader {
           try number($0, "strategy.margin", expecting: "a number >= 0 (fraction of the span added on each side)")
         } ?? 0.1
       return .coarseToFine(stages: stages, trials: trials, topK: topK, margin: margin)
-    case "successive-halving":
+    case "successive-halving", "asha":
       let trials = try int("trials", default: nil, "configurations in the first rung")
       let minBudget = try int("min-budget", default: 1, "epochs or cycles of the first rung")
       let maxBudget = try int("max-budget", default: nil, "epochs or cycles of the last rung")
@@ -82,8 +83,9 @@ extension SpecReader {
         }
         unit = u
       }
-      return .successiveHalving(
-        trials: trials, minBudget: minBudget, maxBudget: maxBudget, reduction: reduction, unit: unit)
+      return kind == "asha"
+        ? .asha(trials: trials, minBudget: minBudget, maxBudget: maxBudget, reduction: reduction, unit: unit)
+        : .successiveHalving(trials: trials, minBudget: minBudget, maxBudget: maxBudget, reduction: reduction, unit: unit)
     default:
       let path = node == kindNode ? field : "strategy.kind"
       throw error(kindNode, path, "unknown strategy \(kind); expected \(Self.strategyKinds)")

@@ -39,23 +39,32 @@ extension SweepPlanner {
 
   /// The configurations of `outcomes` best first, for the sweep's table of the top k.
   ///
-  /// For successive halving every configuration is listed once, at the highest rung it reached
+  /// For successive halving (synchronous or not) every configuration is listed once, at the highest rung it reached
   /// (its entries in lower rungs, from which it was promoted, are left out), and configurations
   /// that reached a higher rung come first: a score on more epochs outranks any score on fewer.
   /// Within a rung, and for the other strategies over all rounds: by score, nil (diverged)
   /// last, ties by round index, then key.
   public static func rank(_ outcomes: [RoundOutcome], strategy: Strategy) -> [(round: Int, key: Int, score: Double?)] {
     var entries = scored(outcomes)
-    if case .successiveHalving(_, _, _, let reduction, _) = strategy {
+    if let halving = strategy.halving {
       struct Slot: Hashable {
         var round: Int
         var key: Int
       }
-      let rounds = Set(outcomes.map(\.round.index))
       var promoted = Set<Slot>()
-      for outcome in outcomes where rounds.contains(outcome.round.index + 1) {
-        for key in promotedKeys(outcome, reduction: reduction) {
-          promoted.insert(Slot(round: outcome.round.index, key: key))
+      if halving.asynchronous {
+        // Each promotion names the configuration it came from.
+        for outcome in outcomes {
+          for c in outcome.round.configurations {
+            if let from = c.promotedFrom { promoted.insert(Slot(round: outcome.round.index - 1, key: from)) }
+          }
+        }
+      } else {
+        let rounds = Set(outcomes.map(\.round.index))
+        for outcome in outcomes where rounds.contains(outcome.round.index + 1) {
+          for key in promotedKeys(outcome, reduction: halving.reduction) {
+            promoted.insert(Slot(round: outcome.round.index, key: key))
+          }
         }
       }
       entries.removeAll { promoted.contains(Slot(round: $0.round, key: $0.key)) }

@@ -15,6 +15,8 @@
 ///   later stages from `ranges(after:)` (the domains narrowed around the best so far).
 /// - successive halving: rounds are rungs, "rung r (B epochs)": see
 ///   `successiveHalvingRound(_:after:)`.
+/// - asynchronous successive halving: round 0 is rung 0, as for successive halving; the rungs
+///   above are not planned here but filled by promotions as results arrive (`AsyncHalving`).
 public struct SweepPlanner: Sendable {
   public let spec: SweepSpec
 
@@ -34,8 +36,7 @@ public struct SweepPlanner: Sendable {
     switch spec.strategy {
     case .grid, .random: 1
     case .coarseToFine(let stages, _, _, _): stages
-    case .successiveHalving(_, let minBudget, let maxBudget, let reduction, _):
-      Self.rungBudgets(minBudget: minBudget, maxBudget: maxBudget, reduction: reduction).count
+    case .successiveHalving, .asha: rungBudgets.count
     }
   }
 
@@ -63,6 +64,9 @@ public struct SweepPlanner: Sendable {
       return Self.round(index, "stage \(index + 1) of \(stages)", sets)
     case .successiveHalving:
       return successiveHalvingRound(index, after: completed)
+    case .asha:
+      // Rung 0 only: the rungs above grow one promotion at a time (`SweepScheduler`).
+      return index == 0 ? successiveHalvingRound(0, after: []) : nil
     }
   }
 

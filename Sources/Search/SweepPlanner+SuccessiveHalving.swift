@@ -18,6 +18,19 @@ extension SweepPlanner {
     return budgets
   }
 
+  /// The budgets of the spec's rungs (successive halving, synchronous or not); empty otherwise.
+  public var rungBudgets: [Int] {
+    guard let h = spec.strategy.halving else { return [] }
+    return Self.rungBudgets(minBudget: h.minBudget, maxBudget: h.maxBudget, reduction: h.reduction)
+  }
+
+  /// "rung 1 (3 epochs)", "rung 0 (1 cycle)".
+  public func rungLabel(_ index: Int) -> String {
+    let budget = rungBudgets[index]
+    let unit = spec.budgetUnit.rawValue
+    return "rung \(index) (\(budget) \(budget == 1 ? String(unit.dropLast()) : unit))"
+  }
+
   /// How many of a rung's `count` configurations advance: `max(1, ceil(count / reduction))`.
   public static func promotionCount(_ count: Int, reduction: Int) -> Int {
     max(1, (count + reduction - 1) / reduction)
@@ -36,20 +49,17 @@ extension SweepPlanner {
   /// budget `b_(r+1)`. Labels: "rung 0 (1 epoch)", "rung 1 (3 epochs)", "rung 2 (9 cycles)".
   /// Nil after the rung at `maxBudget`.
   func successiveHalvingRound(_ index: Int, after completed: [RoundOutcome]) -> Round? {
-    guard case .successiveHalving(let trials, let minBudget, let maxBudget, let reduction, let unit) = spec.strategy
-    else { return nil }
-    let budgets = Self.rungBudgets(minBudget: minBudget, maxBudget: maxBudget, reduction: reduction)
-    guard index < budgets.count else { return nil }
-    let budget = budgets[index]
-    let label = "rung \(index) (\(budget) \(budget == 1 ? String(unit.rawValue.dropLast()) : unit.rawValue))"
+    guard let halving = spec.strategy.halving, index < rungBudgets.count else { return nil }
+    let label = rungLabel(index)
+    let budget = rungBudgets[index]
     if index == 0 {
       var g = Self.generator(seed: spec.seed, round: 0)
-      return Self.round(0, label, Self.sample(spec.parameters, count: trials, generator: &g), budget: budget)
+      return Self.round(0, label, Self.sample(spec.parameters, count: halving.trials, generator: &g), budget: budget)
     }
     let previous = completed[index - 1]
     let parameters = Dictionary(
       previous.round.configurations.map { ($0.key, $0.parameters) }, uniquingKeysWith: { first, _ in first })
-    let sets = Self.promotedKeys(previous, reduction: reduction).compactMap { parameters[$0] }
+    let sets = Self.promotedKeys(previous, reduction: halving.reduction).compactMap { parameters[$0] }
     return Self.round(index, label, sets, budget: budget)
   }
 }

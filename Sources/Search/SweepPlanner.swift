@@ -6,10 +6,14 @@ public struct PlannedConfiguration: Codable, Sendable, Equatable {
   public var parameters: ParameterSet
   /// Successive halving: the epochs (or cycles) of this rung; nil: the base configuration's.
   public var budget: Int?
-  public init(key: Int, parameters: ParameterSet, budget: Int? = nil) {
+  /// Asynchronous successive halving: the key, in the rung below, of the configuration this one
+  /// was promoted from; nil otherwise (a synchronous rung's keys are its ranks in the rung below).
+  public var promotedFrom: Int?
+  public init(key: Int, parameters: ParameterSet, budget: Int? = nil, promotedFrom: Int? = nil) {
     self.key = key
     self.parameters = parameters
     self.budget = budget
+    self.promotedFrom = promotedFrom
   }
 }
 

@@ -14,27 +14,35 @@ public struct TrialWork: Codable, Sendable {
 /// `SweepStore`, and hands out their trials; a round starts when the one before it is done.
 /// Rebuilt from the database on resume: stored rounds are re-planned from the stored results
 /// and must come out identical (the planner is a pure function of the spec and the results),
-/// finished trials are kept, and the rest run again.
+/// finished trials are kept, and the rest run again. Asynchronous successive halving has no
+/// round boundaries: see `SweepScheduler+ASHA.swift`.
 public final class SweepScheduler: WorkSource {
   public let spec: SweepSpec
   public let store: SweepStore
   public let planner: SweepPlanner
   /// Completed rounds, in order.
-  public private(set) var outcomes: [RoundOutcome] = []
+  public internal(set) var outcomes: [RoundOutcome] = []
   /// The round being trained (nil before the first and after the last).
   public private(set) var current: Round?
-  private var queue: [TrialRecord] = []
-  private var pending: [Int: TrialRecord] = [:]
+  var queue: [TrialRecord] = []
+  /// Queued and running trials.
+  var pending: [Int: TrialRecord] = [:]
   /// The configurations of the trials planned in this session (a resumed sweep's stored trials
   /// are read back from their stored commands).
-  private var configurations: [Int: TrainingConfiguration] = [:]
-  private var nextID: Int
-  private var finalState: FinalState
+  var configurations: [Int: TrainingConfiguration] = [:]
+  var nextID: Int
+  var finalState: FinalState
+  /// ASHA: the rungs (rung r at position r; rung 0 planned, the ones above grown by promotions)
+  /// and their trials with their outcomes so far, by id; empty for the other strategies.
+  var rungs: [Round] = []
+  var rungTrials: [Int: TrialRecord] = [:]
   public private(set) var isExhausted = false
   /// Progress callbacks (the console).
   public var onStart: ((TrialRecord, [Int]) -> Void)?
   public var onFinish: ((TrialRecord, TrialReport) -> Void)?
   public var onRound: ((Round) -> Void)?
+  /// ASHA: a configuration was promoted into `rung` (the rung as it now is).
+  public var onPromote: ((_ rung: Round, _ configuration: PlannedConfiguration) -> Void)?
 
   enum FinalState { case notWanted, notStarted, queued, done }
 
@@ -54,6 +62,23 @@ public final class SweepScheduler: WorkSource {
     nextID = (trials.map(\.id).max() ?? 0) + 1
     finalState = spec.final == nil ? .notWanted : .notStarted
     let stored = try store.rounds()
+    if spec.strategy.halving?.asynchronous == true {
+      try resumeRungs(stored, trials: trials)
+    } else {
+      try replay(stored, trials: trials)
+    }
+    if let final = trials.first(where: { $0.round == TrialRecord.finalRound }) {
+      if final.status.isDone {
+        finalState = .done
+      } else {
+        finalState = .queued
+        enqueue([final])
+      }
+    }
+  }
+
+  /// Re-plans the stored rounds of a synchronous strategy from their stored results.
+  private func replay(_ stored: [Round], trials: [TrialRecord]) throws {
     for round in stored {
       let replanned = planner.nextRound(after: outcomes)
       guard replanned == round else {
@@ -71,17 +96,9 @@ public final class SweepScheduler: WorkSource {
         enqueue(roundTrials)
       }
     }
-    if let final = trials.first(where: { $0.round == TrialRecord.finalRound }) {
-      if final.status.isDone {
-        finalState = .done
-      } else {
-        finalState = .queued
-        enqueue([final])
-      }
-    }
   }
 
-  private func enqueue(_ trials: [TrialRecord]) {
+  func enqueue(_ trials: [TrialRecord]) {
     for t in trials where !t.status.isDone {
       queue.append(t)
       pending[t.id] = t
@@ -117,6 +134,7 @@ public final class SweepScheduler: WorkSource {
   /// Plans the next round (or the final run) once nothing is pending.
   private func advance() throws {
     guard pending.isEmpty, !isExhausted else { return }
+    if try advanceAsynchronous() { return }
     if let round = current {
       outcomes.append(outcome(of: round, trials: try store.trials(round: round.index)))
       current = nil
@@ -156,12 +174,14 @@ public final class SweepScheduler: WorkSource {
     if queue.isEmpty { try advance() }
     guard let first = queue.first else { return nil }
     if first.round == TrialRecord.finalRound { return 1 }
+    if !rungs.isEmpty { return queue.count }
     return current.map { $0.configurations.count * spec.repeats }
   }
 
   public func next(group: Int) throws -> TrialWork? {
     if queue.isEmpty { try advance() }
-    guard let i = queue.firstIndex(where: { $0.round != TrialRecord.finalRound || group == 0 }) else { return nil }
+    let found = rungs.isEmpty ? queue.firstIndex { $0.round != TrialRecord.finalRound || group == 0 } : nextAsynchronous(group: group)
+    guard let i = found else { return nil }
     let t = queue.remove(at: i)
     let configuration: TrainingConfiguration
     do {
@@ -185,13 +205,13 @@ public final class SweepScheduler: WorkSource {
       onFinish?(t, report)
       if t.round == TrialRecord.finalRound { finalState = .done }
     }
+    try finishedAsynchronous(work.id, report: report)
   }
 }
 
 extension SweepSpec {
   /// What a successive-halving budget counts (epochs otherwise).
   public var budgetUnit: BudgetUnit {
-    if case .successiveHalving(_, _, _, _, let unit) = strategy { return unit }
-    return .epochs
+    strategy.halving?.unit ?? .epochs
   }
 }

@@ -75,6 +75,14 @@ extension SweepSpec {
       if overflow { return nil }
       configurations = product
     case .successiveHalving(let trials, _, _, _, _): configurations = trials > Int.max / 2 ? Int.max : 2 * trials  // rungs shrink by >= 2
+    case .asha(let trials, let minBudget, let maxBudget, let reduction, _):
+      // Each configuration is promoted at most once from each rung.
+      let rungs =
+        minBudget >= 1 && maxBudget >= minBudget && reduction >= 2
+        ? SweepPlanner.rungBudgets(minBudget: minBudget, maxBudget: maxBudget, reduction: reduction).count : 1
+      let (product, overflow) = trials.multipliedReportingOverflow(by: rungs)
+      if overflow { return nil }
+      configurations = product
     }
     let (total, overflow) = configurations.multipliedReportingOverflow(by: repeats)
     return overflow ? nil : total
@@ -111,7 +119,8 @@ extension SweepSpec {
         let expecting = "a number >= 0 (fraction of the span added on each side)"
         found.append(("strategy.margin", "expected \(expecting), got \(margin)"))
       }
-    case .successiveHalving(let trials, let minBudget, let maxBudget, let reduction, _):
+    case .successiveHalving(let trials, let minBudget, let maxBudget, let reduction, _),
+      .asha(let trials, let minBudget, let maxBudget, let reduction, _):
       atLeast(trials, 1, "trials", "configurations in the first rung")
       atLeast(minBudget, 1, "min_budget", "budget of the first rung")
       if maxBudget < minBudget {

@@ -150,6 +150,46 @@ public enum Strategy: Codable, Sendable, Equatable {
   /// `minBudget` epochs (or cycles); the best 1/`reduction` advance to `reduction` times the
   /// budget, up to `maxBudget`. Promoted configurations are trained anew with the larger budget.
   case successiveHalving(trials: Int, minBudget: Int, maxBudget: Int, reduction: Int, unit: BudgetUnit)
+  /// Asynchronous successive halving (Li et al., "A System for Massively Parallel Hyperparameter
+  /// Tuning", MLSys 2020), on the same rungs: a configuration is promoted from rung k as soon as
+  /// it is in the top 1/`reduction` of the results completed at rung k, so no group waits for a
+  /// rung to fill (`AsyncHalving`). Its choices depend on the order in which trials finish.
+  case asha(trials: Int, minBudget: Int, maxBudget: Int, reduction: Int, unit: BudgetUnit)
+
+  /// The rungs of successive halving, synchronous or asynchronous.
+  public struct Halving: Sendable, Equatable {
+    public var trials: Int
+    public var minBudget: Int
+    public var maxBudget: Int
+    public var reduction: Int
+    public var unit: BudgetUnit
+    public var asynchronous: Bool
+  }
+
+  /// The fields of `successiveHalving` and `asha`; nil for the other strategies.
+  public var halving: Halving? {
+    switch self {
+    case .successiveHalving(let n, let lo, let hi, let r, let unit):
+      Halving(trials: n, minBudget: lo, maxBudget: hi, reduction: r, unit: unit, asynchronous: false)
+    case .asha(let n, let lo, let hi, let r, let unit):
+      Halving(trials: n, minBudget: lo, maxBudget: hi, reduction: r, unit: unit, asynchronous: true)
+    default: nil
+    }
+  }
+
+  /// For the sweep's status and report: "coarse-to-fine (2 stages of 12, top 3, margin 0.1)".
+  public var summary: String {
+    switch self {
+    case .grid: "grid"
+    case .random(let n): "random (\(n) trials)"
+    case .coarseToFine(let stages, let n, let k, let margin): "coarse-to-fine (\(stages) stages of \(n), top \(k), margin \(margin))"
+    case .successiveHalving, .asha:
+      halving.map {
+        "\($0.asynchronous ? "asynchronous successive halving (ASHA)" : "successive halving") (\($0.trials) trials, "
+          + "\($0.minBudget)..\($0.maxBudget) \($0.unit.rawValue), keep 1/\($0.reduction))"
+      } ?? ""
+    }
+  }
 }
 
 /// What a successive-halving budget counts.

@@ -143,13 +143,16 @@ public final class SweepStore {
     }
   }
 
-  /// Adds a round (or the final run, `round == nil`) and its trials, queued, in one transaction.
+  /// Adds a round (or the final run, `round == nil`) and its trials, queued, in one transaction;
+  /// a round already stored is replaced (an ASHA rung grown by a promotion).
   public func insert(round: Round?, trials: [TrialRecord]) throws {
     let plan = try round.map { try Self.json($0) }
     let encoded = try trials.map { (try Self.json($0.parameters), try Self.json($0.arguments)) }
     try write { db in
       if let round, let plan {
-        try db.execute(sql: "INSERT INTO round VALUES (?, ?, ?)", arguments: [round.index, round.label, plan])
+        try db.execute(
+          sql: "INSERT INTO round VALUES (?, ?, ?) ON CONFLICT (idx) DO UPDATE SET label = excluded.label, plan_json = excluded.plan_json",
+          arguments: [round.index, round.label, plan])
       }
       for (t, (parameters, arguments)) in zip(trials, encoded) {
         try db.execute(

@@ -142,6 +142,7 @@ struct Sweep: ParsableCommand {
     console.done = earlier.filter(\.status.isDone).count
     console.planned = earlier.count
     scheduler.onRound = { console.round($0) }
+    scheduler.onPromote = { console.promoted($1, into: $0) }
     scheduler.onStart = { console.started($0, ranks: $1) }
     scheduler.onFinish = { console.finished($0, report: $1) }
     output.info(
@@ -217,6 +218,17 @@ final class SweepConsole {
     console.info("round \(round.index + 1): \(round.label), \(round.configurations.count) configuration(s) x \(spec.repeats) repeat(s)")
     console.event(
       "round", ["round": round.index + 1, "label": round.label, "configurations": round.configurations.count, "repeats": spec.repeats])
+  }
+
+  /// ASHA: `configuration` was promoted into `rung`.
+  func promoted(_ configuration: PlannedConfiguration, into rung: Round) {
+    planned += spec.repeats
+    let from = configuration.promotedFrom.map(String.init) ?? "?"
+    console.info(
+      "promoted: configuration \(from) of rung \(rung.index - 1) -> \(rung.label), its configuration \(configuration.key): "
+        + SweepSummary.describe(configuration.parameters, order: spec.parameters.map(\.name)))
+    console.event(
+      "promoted", ["rung": rung.index, "label": rung.label, "key": configuration.key, "from": configuration.promotedFrom ?? -1])
   }
 
   func started(_ trial: TrialRecord, ranks: [Int]) {

@@ -29,7 +29,7 @@ struct SweepStatus: ParsableCommand {
     print(
       "started \(date.string(from: Date(timeIntervalSince1970: h.created))), last update \(date.string(from: Date(timeIntervalSince1970: h.updated)))\(stale)"
     )
-    print("strategy \(describe(spec.strategy)), metric \(spec.metric.rawValue), \(spec.repeats) repeat(s), seed \(spec.seed)")
+    print("strategy \(spec.strategy.summary), metric \(spec.metric.rawValue), \(spec.repeats) repeat(s), seed \(spec.seed)")
     print("trials: " + TrialStatus.allCases.map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
     for round in summary.rounds {
       let mine = summary.trials.filter { $0.round == round.index }
@@ -57,15 +57,6 @@ struct SweepStatus: ParsableCommand {
     }
   }
 
-  func describe(_ strategy: Strategy) -> String {
-    switch strategy {
-    case .grid: "grid"
-    case .random(let n): "random (\(n) trials)"
-    case .coarseToFine(let stages, let n, let k, let margin): "coarse-to-fine (\(stages) stages of \(n), top \(k), margin \(margin))"
-    case .successiveHalving(let n, let lo, let hi, let r, let unit):
-      "successive halving (\(n) trials, \(lo)..\(hi) \(unit.rawValue), keep 1/\(r))"
-    }
-  }
 }
 
 struct Top: ParsableCommand {
