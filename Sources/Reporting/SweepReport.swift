@@ -7,7 +7,8 @@ import Search
 /// - parallel coordinates over every searched parameter and the metric;
 /// - the top-k table;
 /// - the learning curves (validation metric vs step) of the best trials, overlaid;
-/// - successive halving: each configuration's metric across the rungs' budgets;
+/// - successive halving: each configuration's metric across the rungs' budgets, and when each
+///   rung's results arrived (ASHA's rungs overlap in time; synchronous rungs follow each other);
 /// - a timeline of which ranks ran which trials.
 public struct SweepReport {
   public var directory: String
@@ -136,6 +137,7 @@ public struct SweepReport {
       chart.markers = true
       chart.width = 900
       charts.append(chart.svg().replacingOccurrences(of: "<g class=\"legend\"", with: "<g class=\"legend\" display=\"none\""))
+      charts.append(contentsOf: rungArrivals())
     }
     // Timeline of ranks.
     let trials = summary.trials.filter { $0.startedAt != nil }
@@ -171,7 +173,28 @@ public struct SweepReport {
     body += "<h2>Best configurations</h2>\n<pre>\(Markup.escape(summary.table(top: top)))</pre>\n"
     if let final = summary.final { body += "<p>\(Markup.escape(summary.finalDescription(final)))</p>\n" }
     if let busy = summary.busy() { body += "<p class=\"busy\">\(Markup.escape(busy.description))</p>\n" }
+    if !summary.rankTimes.isEmpty { body += "<p class=\"busy\">\(Markup.escape(RankTime.describe(summary.rankTimes)))</p>\n" }
     body += "<h2>The search</h2>\n<div class=\"grid\">\n" + charts().joined() + "</div>\n"
     return RunReport.page(title: "dptrain sweep \(name)", body: body)
+  }
+
+  /// Successive halving: each trial's metric at the time it finished, one series per rung, so
+  /// that the rungs' overlap in time shows (ASHA promotes while rung 0 still trains).
+  func rungArrivals() -> [String] {
+    let spec = summary.header.spec
+    let finished = summary.trials.filter { $0.round != TrialRecord.finalRound && $0.finishedAt != nil }
+    guard let start = summary.trials.compactMap(\.startedAt).min(), !finished.isEmpty else { return [] }
+    let labels = Dictionary(summary.rounds.map { ($0.index, $0.label) }, uniquingKeysWith: { first, _ in first })
+    let series = Dictionary(grouping: finished, by: \.round).sorted { $0.key < $1.key }.map { rung, trials in
+      Series(
+        name: labels[rung] ?? "rung \(rung)",
+        points: trials.compactMap { t in t.last?.value(of: spec.metric).map { (x: t.finishedAt! - start, y: $0) } }.sorted { $0.x < $1.x })
+    }
+    var chart = LineChart(
+      id: "rung-arrivals", title: "When each rung's results arrived: \(spec.metric.rawValue) at each trial's finish",
+      xLabel: "seconds since the sweep's first trial", yLabel: spec.metric.rawValue, series: series)
+    chart.markers = true
+    chart.width = 900
+    return [chart.svg()]
   }
 }

@@ -7,7 +7,8 @@ import GRDB
 /// trial's metrics per evaluation point. Each change is one transaction, so a sweep killed at
 /// any moment keeps every trial that finished; `--resume` re-queues the ones that were running.
 ///
-/// Tables: `sweep` (one row), `round`, `trial`, `trial_metric`.
+/// Tables: `sweep` (one row), `round`, `trial`, `trial_metric`, `rank_time` (each rank's time in
+/// trials, coordination and idle, per session).
 public final class SweepStore {
   public static let fileName = "sweep.sqlite"
   public let path: String
@@ -75,6 +76,14 @@ public final class SweepStore {
     }
     m.registerMigration("v2: the GEMM kernel of each trial") { db in
       try db.execute(sql: "ALTER TABLE trial ADD COLUMN gemm TEXT")
+    }
+    m.registerMigration("v3: each rank's time per session") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE rank_time (
+            session INTEGER NOT NULL, rank INTEGER NOT NULL, trials REAL NOT NULL, coordination REAL NOT NULL, idle REAL NOT NULL,
+            PRIMARY KEY (session, rank))
+          """)
     }
     return m
   }
@@ -233,6 +242,30 @@ public final class SweepStore {
           step: $0["step"], epoch: $0["epoch"], eta: $0["eta"], trainCost: $0["train_cost"] ?? .nan, trainLoss: $0["train_loss"] ?? .nan,
           trainAccuracy: $0["train_accuracy"] ?? .nan, valCost: $0["val_cost"], valLoss: $0["val_loss"], valAccuracy: $0["val_accuracy"])
       }
+    }
+  }
+
+  // MARK: - Ranks' time
+
+  /// Stores each rank's time (rank 0 first) for the current session.
+  public func record(rankTimes: [RankTime]) throws {
+    try write { db in
+      let session = try Int.fetchOne(db, sql: "SELECT sessions FROM sweep WHERE id = 1") ?? 1
+      for (rank, t) in rankTimes.enumerated() {
+        try db.execute(
+          sql: "INSERT OR REPLACE INTO rank_time VALUES (?, ?, ?, ?, ?)", arguments: [session, rank, t.trials, t.coordination, t.idle])
+      }
+    }
+  }
+
+  /// Each rank's time over every session that recorded one (rank r at position r); empty for a
+  /// sweep no session finished (or one started by a dptrain without the table).
+  public func rankTimes() throws -> [RankTime] {
+    try read { db in
+      guard try db.tableExists("rank_time") else { return [] }
+      return try Row.fetchAll(
+        db, sql: "SELECT rank, sum(trials), sum(coordination), sum(idle) FROM rank_time GROUP BY rank ORDER BY rank"
+      ).map { RankTime(trials: $0[1], coordination: $0[2], idle: $0[3]) }
     }
   }
 

@@ -36,6 +36,18 @@ extension BusyShares {
   }
 }
 
+extension RankTime {
+  /// `time per rank: rank 0 38.1 s in trials, 0.2 s coordinating, 0.9 s idle; rank 1 ...`.
+  public static func describe(_ times: [RankTime]) -> String {
+    "time per rank: "
+      + times.enumerated().map {
+        String(
+          format: "rank %d %.1f s in trials, %.2f s coordinating, %.2f s idle", $0.offset, $0.element.trials, $0.element.coordination,
+          $0.element.idle)
+      }.joined(separator: "; ")
+  }
+}
+
 extension SweepSummary {
   /// The ranks' busy shares over the sweep's ranks (the header's).
   public func busy(now: Double = Date().timeIntervalSince1970) -> BusyShares? {

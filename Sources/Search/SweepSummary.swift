@@ -40,12 +40,15 @@ public struct SweepSummary: Sendable {
   public var configurations: [ConfigurationSummary]
   /// The final retraining, when the spec asks for one and it has been planned.
   public var final: TrialRecord?
+  /// Each rank's time in trials, coordination and idle, over the sessions that recorded one.
+  public var rankTimes: [RankTime]
 
   public init(store: SweepStore) throws {
     guard let header = try store.header() else { throw FileError(.malformed, path: store.path, problem: "the sweep has no header row") }
     self.header = header
     rounds = try store.rounds()
     trials = try store.trials()
+    rankTimes = try store.rankTimes()
     final = trials.first { $0.round == TrialRecord.finalRound }
     let spec = header.spec
     // Trials by (round, configuration) in one pass: a sweep may hold 100,000.

@@ -40,7 +40,8 @@ extension WorkSource {
 ///
 /// Messages: rank 0 -> every member of a group: `assign` (the item, or stop), and to every rank
 /// `regroup` (the new group size; every rank then calls `onRegroup`, a collective); a group's
-/// leader -> rank 0: `result` (the report). Each is JSON.
+/// leader -> rank 0: `result` (the report); every rank -> rank 0 after the stop: its `RankTime`.
+/// Each is JSON.
 public struct TrialDispatcher {
   public let world: any MessagePassing
   /// The ranks of a group now: `minimumGroupSize` or a multiple of it that divides the world.
@@ -55,6 +56,12 @@ public struct TrialDispatcher {
   public var shouldStop: () -> Bool = { false }
   static let assignTag = 7101
   static let resultTag = 7102
+  static let timeTag = 7103
+  /// This rank's time in the dispatch so far (`coordinate` or `work`).
+  public private(set) var time = RankTime()
+  /// Rank 0, after `coordinate` returned: every rank's time, rank 0 first (each worker sends its
+  /// own when told to stop).
+  public private(set) var ranksTime: [RankTime] = []
 
   /// `groupSize` must divide the world's size (every group computes with the same rank count,
   /// so every trial's result is that of `groupSize` ranks, whichever group ran it).
@@ -118,6 +125,7 @@ public struct TrialDispatcher {
     let decoder = JSONDecoder()
     var dispatcher = self
     defer { self = dispatcher }
+    var clock = RankClock()
 
     // With every group idle: the groups that cover the source's next items.
     func regroupIfIdle() throws {
@@ -165,7 +173,16 @@ public struct TrialDispatcher {
     while true {
       if try pump() { idle.reset() }
       if running[0] == nil, try assign(0) {
-        let report = try run(running[0]!) { _ = try pump() }
+        clock.lap(into: &dispatcher.time.coordination)
+        var polling = 0.0
+        let report = try run(running[0]!) {
+          let start = RankClock.now
+          _ = try pump()
+          polling += RankClock.now - start
+        }
+        clock.lap(into: &dispatcher.time.trials)
+        dispatcher.time.trials -= polling
+        dispatcher.time.coordination += polling
         let work = running.removeValue(forKey: 0)!
         try source.finished(work, report: report, group: 0)
         idle.reset()
@@ -177,10 +194,26 @@ public struct TrialDispatcher {
         throw DispatchError("no trial is running and none can start, but the sweep is not over")
       }
       if shouldStop() { throw DispatchStopped() }
+      clock.lap(into: &dispatcher.time.coordination)
       idle.wait()
+      clock.lap(into: &dispatcher.time.idle)
     }
     let stop = [UInt8](try encoder.encode(Assignment<S.Work>.stop))
     for r in 1..<world.size { try world.send(stop, to: r, tag: Self.assignTag) }
+    clock.lap(into: &dispatcher.time.coordination)
+    // Every worker answers the stop with its time.
+    var times = [RankTime?](repeating: nil, count: world.size)
+    times[0] = dispatcher.time
+    var waiting = Backoff()
+    while times.contains(where: { $0 == nil }) {
+      guard let (source, bytes) = try world.receiveIfReady(tag: Self.timeTag) else {
+        if shouldStop() { throw DispatchStopped() }
+        waiting.wait()
+        continue
+      }
+      times[source] = try decoder.decode(RankTime.self, from: Data(bytes))
+    }
+    dispatcher.ranksTime = times.map { $0! }
   }
 
   /// Ranks other than 0: runs every item rank 0 assigns to this rank's group until told to stop.
@@ -190,24 +223,58 @@ public struct TrialDispatcher {
     let encoder = JSONEncoder()
     let decoder = JSONDecoder()
     var idle = Backoff()
+    var clock = RankClock()
     while true {
       guard let (_, bytes) = try world.receiveIfReady(tag: Self.assignTag) else {
         if shouldStop() { throw DispatchStopped() }
+        clock.lap(into: &time.coordination)
         idle.wait()
+        clock.lap(into: &time.idle)
         continue
       }
       idle.reset()
       switch try decoder.decode(Assignment<Work>.self, from: Data(bytes)) {
       case .stop:
+        clock.lap(into: &time.coordination)
+        try world.send([UInt8](try encoder.encode(time)), to: 0, tag: Self.timeTag)
         return
       case .regroup(let size):
         groupSize = size
         try onRegroup(size)
       case .work(let work):
+        clock.lap(into: &time.coordination)
         let report = try run(work)
+        clock.lap(into: &time.trials)
         if isGroupLeader { try world.send([UInt8](try encoder.encode(report)), to: 0, tag: Self.resultTag) }
       }
     }
+  }
+}
+
+/// A rank's seconds in a sweep's dispatch: inside trials (their training, evaluation and
+/// checkpoints; rank 0's answers to other groups between its steps count as coordination),
+/// coordination (planning, the database, messages, regrouping) and idle (waiting for work or
+/// for the other ranks' reports).
+public struct RankTime: Codable, Sendable, Equatable {
+  public var trials = 0.0
+  public var coordination = 0.0
+  public var idle = 0.0
+  public init(trials: Double = 0, coordination: Double = 0, idle: Double = 0) {
+    self.trials = trials
+    self.coordination = coordination
+    self.idle = idle
+  }
+  public var total: Double { trials + coordination + idle }
+}
+
+/// Splits a rank's time into activities: each `lap` adds the time since the last one.
+struct RankClock {
+  static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+  var last = RankClock.now
+  mutating func lap(into account: inout Double) {
+    let now = Self.now
+    account += now - last
+    last = now
   }
 }
 

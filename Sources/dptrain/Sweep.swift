@@ -168,6 +168,7 @@ struct Sweep: ParsableCommand {
       }
       throw error
     }
+    try store.record(rankTimes: dispatcher.ranksTime)
     try store.setStatus("finished")
     let summary = try SweepSummary(store: store)
     try summary.trialsCSV().write(toFile: (out as NSString).appendingPathComponent("trials.csv"), atomically: true, encoding: .utf8)
@@ -189,6 +190,7 @@ struct Sweep: ParsableCommand {
           "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
           "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
           "busy_shares": busy.map(\.shares) ?? NSNull(), "busy_sweep": busy.map(\.sweep) ?? NSNull(),
+          "rank_seconds": summary.rankTimes.map { ["trials": $0.trials, "coordination": $0.coordination, "idle": $0.idle] },
         ], important: true)
       return
     }
@@ -196,6 +198,7 @@ struct Sweep: ParsableCommand {
     print(summary.table(top: top))
     if let final = summary.final { print(summary.finalDescription(final)) }
     if let busy { print(busy.description) }
+    if !summary.rankTimes.isEmpty { print(RankTime.describe(summary.rankTimes)) }
     if let report { print("report: \(report)") }
   }
 }

@@ -51,6 +51,7 @@ struct SweepStatus: ParsableCommand {
     }
     if let final = summary.final { print(summary.finalDescription(final)) }
     if let busy = summary.busy() { print(busy.description) }
+    if !summary.rankTimes.isEmpty { print(RankTime.describe(summary.rankTimes)) }
     if let csv {
       try writeCSV(summary.trialsCSV(), to: csv)
       print("trials written to \(csv)")

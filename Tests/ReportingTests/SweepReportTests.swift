@@ -54,6 +54,7 @@ struct SweepReportTests {
       }
       outcomes.append(RoundOutcome(round: round, scores: scores))
     }
+    try store.record(rankTimes: [RankTime(trials: 1, coordination: 0.25, idle: 0.5), RankTime(trials: 1.5, coordination: 0, idle: 0.25)])
     return dir
   }
 
@@ -77,6 +78,11 @@ struct SweepReportTests {
     // 1 reached rung 2 with 3 points, 2 more reached rung 1 with 2, 5 stayed in rung 0).
     let rungs = try #require(charts["rungs"])
     #expect(rungs.series == 8 && rungs.points.sorted() == [1, 1, 1, 1, 1, 2, 2, 3])
+    // When each rung's results arrived: one series per rung, a point per trial with a metric (the
+    // diverged one has none): 8, 3 and 1.
+    let arrivals = try #require(charts["rung-arrivals"])
+    #expect(arrivals.series == 3 && arrivals.points == [8, 3, 1])
+    #expect(report.html().contains("time per rank: rank 0 1.0 s in trials, 0.25 s coordinating, 0.50 s idle; rank 1 1.5 s in trials"))
     // Every trial on the ranks that ran it: 9 + 3 + 1 trials, 2 ranks.
     let timeline = try #require(charts["timeline"])
     #expect(timeline.series == 2 && timeline.points == [13] && timeline.bars == 13)

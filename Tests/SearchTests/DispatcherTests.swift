@@ -29,6 +29,8 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
   /// Tell the dispatcher each round's size, so that groups follow the work.
   var regroups = false
   var startedRanks: [Int: [Int]] = [:]
+  /// Every rank's time, as rank 0's dispatcher collected it.
+  var rankTimes: [RankTime] = []
 
   init(rounds: [[Job]]) {
     self.rounds = rounds
@@ -89,6 +91,7 @@ struct DispatcherTests {
       }
       if world.rank == 0 {
         try dispatcher.coordinate(source) { job, poll in try execute(job, poll: poll) }
+        source.rankTimes = dispatcher.ranksTime
       } else {
         try dispatcher.work(RoundJobs.Job.self) { try execute($0) }
       }
@@ -115,6 +118,20 @@ struct DispatcherTests {
     // Reports of round r all arrive before any of round r+1.
     let order = source.reports.map { source.jobRound[$0.id]! }
     #expect(order == order.sorted())
+  }
+
+  /// Rank 1 takes the first job (groups 1... are served first), 200 ms; rank 0 the second, 20
+  /// ms, and then waits for rank 1's report: idle.
+  @Test("each rank's time in trials, coordination and idle reaches rank 0")
+  func rankTimes() throws {
+    let source = try Self.run(
+      size: 2, groupSize: 1, rounds: [[RoundJobs.Job(id: 1, sleepMicroseconds: 200_000), RoundJobs.Job(id: 2, sleepMicroseconds: 20_000)]])
+    #expect(source.startedGroups == [1: 1, 2: 0])
+    let times = source.rankTimes
+    try #require(times.count == 2)
+    #expect(times[1].trials >= 0.2 && times[0].trials >= 0.02)
+    #expect(times[0].idle > 0 && times[0].total >= 0.2)
+    #expect(times.allSatisfy { $0.coordination >= 0 && $0.idle >= 0 })
   }
 
   /// Rounds of 4, 1, 2 and 3 jobs on 4 ranks (groups of at least 1): four jobs on four ranks;

@@ -89,9 +89,11 @@ search:
 strategy: { kind: successive-halving, trials: 2, min_budget: 1, max_budget: 2, reduction: 2 }
 final: { validation: 500, epochs: 1 }
 EOF
-check "groups follow the work: on 2 ranks, the rung of one trial and the final run train on both ranks" bash -c "
+check "groups follow the work: on 2 ranks, the rung of one trial and the final run train on both ranks; each rank's time is stored and shown" bash -c "
   ${MPIRUN[*]} -np 2 '$DPTRAIN' sweep '$work/halving.yaml' --out '$work/halving' > '$work/halving.txt' 2>&1 || { cat '$work/halving.txt'; exit 1; }
   grep -q '^groups: 1 of 2 rank(s)' '$work/halving.txt' && grep -qE '^busy: rank 0 [0-9.]+%, rank 1 [0-9.]+% of [0-9.]+ s; the sweep [0-9.]+%' '$work/halving.txt' || { cat '$work/halving.txt'; exit 1; }
+  grep -qE '^time per rank: rank 0 [0-9.]+ s in trials, [0-9.]+ s coordinating, [0-9.]+ s idle; rank 1 [0-9.]+ s in trials' '$work/halving.txt' || { cat '$work/halving.txt'; exit 1; }
+  '$DPTRAIN' sweep-status '$work/halving' > '$work/halving-status.txt' && grep -qE '^time per rank: rank 0 ' '$work/halving-status.txt' || exit 1
   python3 -c \"
 import sqlite3
 rows = sqlite3.connect('$work/halving/sweep.sqlite').execute('SELECT id, round, ranks FROM trial ORDER BY id').fetchall()
@@ -167,6 +169,70 @@ kill_and_resume() {
 }
 check "kill -9 a one-process sweep half-way, resume: no finished trial re-run, the table of an uninterrupted sweep" kill_and_resume env
 check "kill -9 mpirun -np 2 half-way, resume: no finished trial re-run, the table of an uninterrupted sweep" kill_and_resume "${MPIRUN[@]}" -np 2
+
+# ASHA: killed (SIGKILL) once a promotion is stored and trials are still to run, then resumed:
+# no finished trial runs again and every stored promotion is kept (its rung's plan starts with
+# the same promotions). The table is not compared with an uninterrupted sweep: ASHA's choices
+# depend on the order in which trials finish.
+cat > "$work/asha.yaml" <<'EOF'
+seed: 4
+base: { hidden: "30", train-limit: 6000, validation: 1000, batch-size: 50 }
+search:
+  eta: { log_uniform: [1.0e-3, 5.0e-2] }
+  lambda: { log_uniform: [1.0e-6, 1.0e-2] }
+strategy: { kind: asha, trials: 9, min_budget: 1, max_budget: 4, reduction: 2 }
+final: { validation: 1000, epochs: 1 }
+EOF
+# promotions DB: each rung above 0 with its configurations' (key, promotedFrom), one line per rung
+promotions() {
+  sql "$1" "SELECT idx, plan_json FROM round WHERE idx > 0 ORDER BY idx" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    idx, plan = line.rstrip("\n").split("|", 1)
+    print(idx, [(c["key"], c.get("promotedFrom")) for c in json.loads(plan)["configurations"]])'
+}
+kill_asha() {
+  local dir="$work/asha-killed"
+  rm -rf "$dir"
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/asha.yaml" --out "$dir" > "$work/asha-killed.txt" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1200); do
+    sleep 0.05
+    [ -f "$dir/sweep.sqlite" ] || continue
+    n="$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE round = 1" 2>/dev/null || echo 0)"
+    [ "${n:-0}" -ge 2 ] && break
+  done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  pkill -9 -f "sweep $work/asha.yaml" 2>/dev/null
+  sleep 0.2
+  local before stored
+  before="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE status = 'finished' ORDER BY id")"
+  stored="$(promotions "$dir/sweep.sqlite")"
+  echo "killed after $(wc -l <<<"$before") finished trial(s); stored promotions: $(tr '\n' ' ' <<<"$stored")"
+  grep -q "^1 \[(0, " <<<"$stored" || { echo "no promotion stored before the kill"; return 1; }
+  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status IN ('queued', 'running')")" -gt 0 ] || { echo "the sweep ended before the kill"; return 1; }
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/asha.yaml" --out "$dir" --resume > "$work/asha-resumed.txt" 2>&1 || { cat "$work/asha-resumed.txt"; return 1; }
+  grep -E "resuming|^sweep finished" "$work/asha-resumed.txt" | sed 's/^/resumed: /'
+  local after
+  after="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE id IN ($(cut -d'|' -f1 <<<"$before" | paste -sd,)) ORDER BY id")"
+  [ "$before" = "$after" ] || { echo "finished trials changed on resume:"; diff <(echo "$before") <(echo "$after"); return 1; }
+  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status != 'finished'")" = 0 ] || return 1
+  # Every stored promotion is still there, first in its rung, with the same key and source.
+  python3 - "$stored" "$(promotions "$dir/sweep.sqlite")" <<'PY' || return 1
+import ast, sys
+def parse(text):
+    return {line.split(" ", 1)[0]: ast.literal_eval(line.split(" ", 1)[1]) for line in text.splitlines() if line}
+before, after = parse(sys.argv[1]), parse(sys.argv[2])
+for rung, made in before.items():
+    assert after[rung][:len(made)] == made, (rung, made, after[rung])
+print("resumed: promotions kept:", {r: len(m) for r, m in before.items()}, "-> now", {r: len(m) for r, m in after.items()})
+PY
+  local top
+  top="$("$DPTRAIN" top "$dir" -k 3)"
+  grep -q "rung 2 (4 epochs)" <<<"$top" || { echo "$top"; return 1; }
+}
+check "kill -9 mpirun -np 2 mid-ASHA, resume: no finished trial re-run, every stored promotion kept, the sweep reaches the top rung" kill_asha
 
 # An interrupted trial continues from its own checkpoint (written at each of its epochs' ends).
 cat > "$work/long.yaml" <<'EOF'
