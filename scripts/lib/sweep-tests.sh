@@ -102,6 +102,17 @@ assert [r for r in rows if r[1] == 0] and all(r[2] in ('0', '1') for r in rows i
 assert len([r for r in rows if r[1] != 0]) == 2 and all(r[2] == '0,1' for r in rows if r[1] != 0), rows
 \""
 check "the rung-1 trial, trained on 2 ranks, = mpirun -np 2 dptrain train with its options" matches_train "$work/halving/sweep.sqlite" 3 2
+# On 4 ranks: rung 0's 2 trials on 2 groups of 2, rung 1's lone trial on all 4 ranks.
+check "groups follow the work on 4 ranks: rung 0 on 2 groups of 2, the lone rung-1 trial on all 4" bash -c "
+  ${MPIRUN[*]} -np 4 '$DPTRAIN' sweep '$work/halving.yaml' --out '$work/halving4' > '$work/halving4.txt' 2>&1 || { cat '$work/halving4.txt'; exit 1; }
+  python3 -c \"
+import sqlite3
+rows = sqlite3.connect('$work/halving4/sweep.sqlite').execute('SELECT id, round, ranks FROM trial ORDER BY id').fetchall()
+print(rows)
+assert sorted(r[2] for r in rows if r[1] == 0) == ['0,1', '2,3'], rows
+assert [r[2] for r in rows if r[1] != 0] == ['0,1,2,3', '0,1,2,3'], rows
+\""
+check "the rung-1 trial, trained on 4 ranks, = mpirun -np 4 dptrain train with its options" matches_train "$work/halving4/sweep.sqlite" 3 4
 
 check "--ranks-per-trial that does not divide the ranks: error naming the flag" bash -c "
   ! ${MPIRUN[*]} -np 3 '$DPTRAIN' sweep '$work/small.yaml' --out '$work/bad-g' --ranks-per-trial 2 > '$work/bad-g.txt' 2>&1
