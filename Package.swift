@@ -37,6 +37,10 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // libdeflate: whole-buffer gzip decompression, about twice zlib's speed on the data sets.
+    .systemLibrary(
+      name: "CDeflate", pkgConfig: "libdeflate",
+      providers: [.apt(["libdeflate-dev"])]),
 
     // Tiny C helpers for standard output.
     .target(name: "CSupport"),
@@ -56,7 +60,7 @@ let package = Package(
     .target(name: "NeuralNetwork", dependencies: ["LinearAlgebra", "Files"]),
 
     // MARK: - Data
-    .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib"]),
+    .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib", "CDeflate"]),
 
     // MARK: - Distribution
     .target(name: "Distributed", dependencies: ["LinearAlgebra"]),

@@ -1,3 +1,4 @@
+import CDeflate
 import CZlib
 
 #if canImport(Glibc)
@@ -39,9 +40,16 @@ func baseName(_ path: String) -> String {
 
 /// A sequential reader of a gzip-compressed or plain file through zlib (`gzread` reads
 /// non-gzip files transparently). Every failure is a `DatasetError` naming the file.
+///
+/// A single-member gzip file whose trailer's size is plausible is first inflated whole by
+/// libdeflate (0.07-0.10 s for Fashion-MNIST's training images against zlib's 0.14-0.17 s) and
+/// read from memory; when libdeflate refuses it (corrupt, cut short, several members, a size
+/// that does not match), the file is read through zlib as before, which names the problem.
 final class ZReader {
   let path: String
   private let file: gzFile
+  /// The whole uncompressed data, when libdeflate inflated it.
+  private var inflated: [UInt8]?
   /// Bytes delivered so far (uncompressed).
   private(set) var offset = 0
 
@@ -60,12 +68,38 @@ final class ZReader {
     }
     file = f
     gzbuffer(file, 1 << 18)
+    if case .regular(let size) = fileKind(path) { inflated = Self.inflateWhole(path, size: size) }
   }
 
   deinit { gzclose(file) }
 
+  /// The uncompressed bytes of a single-member gzip file by libdeflate, or nil (not gzip, or
+  /// anything libdeflate does not accept: zlib then reads the file and names the problem).
+  static func inflateWhole(_ path: String, size: Int) -> [UInt8]? {
+    // A gzip member is at least 18 bytes; DEFLATE expands at most ~1032 times; and a size the
+    // trailer cannot state (4 GiB or more) is left to zlib's streaming.
+    guard size >= 18, size < 1 << 31, let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var compressed = [UInt8](repeating: 0, count: size)
+    guard compressed.withUnsafeMutableBytes({ fread($0.baseAddress, 1, size, f) }) == size, compressed[0] == 0x1f, compressed[1] == 0x8b
+    else { return nil }
+    let claimed = (0..<4).reduce(0) { $0 | Int(compressed[size - 4 + $1]) << (8 * $1) }
+    guard claimed <= size * 1032, let decompressor = libdeflate_alloc_decompressor() else { return nil }
+    defer { libdeflate_free_decompressor(decompressor) }
+    var output = [UInt8](repeating: 0, count: claimed)
+    var consumed = 0
+    let result = compressed.withUnsafeBytes { input in
+      output.withUnsafeMutableBytes { out in
+        // Without an output-size pointer libdeflate requires exactly `claimed` bytes.
+        libdeflate_gzip_decompress_ex(decompressor, input.baseAddress, size, out.baseAddress, claimed, &consumed, nil)
+      }
+    }
+    guard result == LIBDEFLATE_SUCCESS, consumed == size else { return nil }
+    return output
+  }
+
   /// True when the file is a gzip stream being decompressed (false: read directly).
-  var isCompressed: Bool { gzdirect(file) == 0 }
+  var isCompressed: Bool { inflated != nil || gzdirect(file) == 0 }
 
   /// "bytes" or "uncompressed bytes", for messages.
   var byteWord: String { isCompressed ? "uncompressed bytes" : "bytes" }
@@ -73,6 +107,13 @@ final class ZReader {
   /// Reads up to `count` bytes into `buffer`; fewer only at the end of the data. Throws on a
   /// corrupted gzip stream (including one that ends prematurely) or an I/O error.
   func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
+    if let inflated {
+      // (After `readArray` took the rest, `inflated` is empty and `offset` at the end.)
+      let n = max(0, min(count, inflated.count - offset))
+      if n > 0 { inflated.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress! + offset, byteCount: n) } }
+      offset += n
+      return n
+    }
     var done = 0
     while done < count {
       let want = UInt32(min(count - done, 1 << 30))
@@ -108,6 +149,19 @@ final class ZReader {
   /// data actually arrives (at most doubling, never beyond `limit`): a header that claims more
   /// than the file holds costs nothing.
   func readArray(limit: Int) throws -> [UInt8] {
+    if var data = inflated {
+      let n = max(0, min(limit, data.count - offset))
+      guard n == data.count - offset else {
+        defer { offset += n }
+        return Array(data[offset..<(offset + n)])
+      }
+      // The rest of the data, the usual case: handed over without a copy of 47 MB (the shift
+      // moves the bytes within the buffer, which this reader no longer needs).
+      inflated = []
+      data.removeFirst(offset)
+      offset += n
+      return data
+    }
     let chunk = 1 << 20
     let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
     defer { scratch.deallocate() }

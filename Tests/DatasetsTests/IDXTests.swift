@@ -104,6 +104,36 @@ struct IDXTests {
     }
   }
 
+  /// libdeflate inflates a single-member file whole; what it refuses goes through zlib: two
+  /// members (valid gzip, read in full) and a trailer whose size is wrong (zlib's error).
+  @Test("gzip read whole by libdeflate, or through zlib when libdeflate refuses it")
+  func libdeflateOrZlib() throws {
+    let dir = try TempDirectory()
+    let pixels = testPixels(count: 40, features: 64)
+    let bytes = idxImages(count: 40, rows: 8, cols: 8, pixels: pixels)
+    let single = try dir.write("single.gz", bytes, gzip: true)
+    let size = try [UInt8](Data(contentsOf: URL(fileURLWithPath: single))).count
+    #expect(ZReader.inflateWhole(single, size: size) == bytes)
+    #expect(try IDX.readImages(path: single).pixels == pixels)
+
+    let half = bytes.count / 2
+    let first = try [UInt8](Data(contentsOf: URL(fileURLWithPath: try dir.write("a.gz", Array(bytes.prefix(half)), gzip: true))))
+    let second = try [UInt8](Data(contentsOf: URL(fileURLWithPath: try dir.write("b.gz", Array(bytes.dropFirst(half)), gzip: true))))
+    let members = dir.file("members.gz")
+    try Data(first + second).write(to: URL(fileURLWithPath: members))
+    #expect(ZReader.inflateWhole(members, size: first.count + second.count) == nil)
+    #expect(try IDX.readImages(path: members).pixels == pixels)
+
+    var wrong = try [UInt8](Data(contentsOf: URL(fileURLWithPath: single)))
+    wrong[wrong.count - 4] &+= 1
+    let mislabelled = dir.file("wrong-size.gz")
+    try Data(wrong).write(to: URL(fileURLWithPath: mislabelled))
+    #expect(ZReader.inflateWhole(mislabelled, size: wrong.count) == nil)
+    expectDatasetError(.compression, containing: ["wrong-size.gz", "corrupted gzip stream", "zlib error"]) {
+      _ = try IDX.readImages(path: mislabelled)
+    }
+  }
+
   @Test func corruptedGzip() throws {
     let dir = try TempDirectory()
     // A gzip header followed by garbage that is not a deflate stream.

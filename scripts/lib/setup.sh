@@ -5,9 +5,9 @@ set -euo pipefail
 DPTRAIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$DPTRAIN_ROOT"
 
-# System packages: Open MPI, OpenBLAS, oneDNN (float products), zlib, SQLite (GRDB, the sweep store), pkg-config, the
+# System packages: Open MPI, OpenBLAS, oneDNN (float products), zlib and libdeflate (gzip), SQLite (GRDB, the sweep store), pkg-config, the
 # Fashion-MNIST data set, GNU time (peak-memory figures). NumPy (for the reference fixtures' check) comes from pip if missing.
-DPTRAIN_APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev zlib1g-dev libsqlite3-dev pkg-config dataset-fashion-mnist time)
+DPTRAIN_APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev zlib1g-dev libdeflate-dev libsqlite3-dev pkg-config dataset-fashion-mnist time)
 
 dptrain_install_missing() {
   local missing=()
