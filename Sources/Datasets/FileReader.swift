@@ -76,15 +76,16 @@ final class ZReader {
   /// The uncompressed bytes of a single-member gzip file by libdeflate, or nil (not gzip, or
   /// anything libdeflate does not accept: zlib then reads the file and names the problem).
   static func inflateWhole(_ path: String, size: Int) -> [UInt8]? {
-    // A gzip member is at least 18 bytes; DEFLATE expands at most ~1032 times; and a size the
-    // trailer cannot state (4 GiB or more) is left to zlib's streaming.
+    // A gzip member is at least 18 bytes and DEFLATE expands at most ~1032 times. Data the
+    // trailer says is over 256 MiB (no data set file is; a gzip bomb may claim up to 4 GiB) is
+    // left to zlib's streaming, which grows its buffer only as data arrives.
     guard size >= 18, size < 1 << 31, let f = fopen(path, "rb") else { return nil }
     defer { fclose(f) }
     var compressed = [UInt8](repeating: 0, count: size)
     guard compressed.withUnsafeMutableBytes({ fread($0.baseAddress, 1, size, f) }) == size, compressed[0] == 0x1f, compressed[1] == 0x8b
     else { return nil }
     let claimed = (0..<4).reduce(0) { $0 | Int(compressed[size - 4 + $1]) << (8 * $1) }
-    guard claimed <= size * 1032, let decompressor = libdeflate_alloc_decompressor() else { return nil }
+    guard claimed <= min(size * 1032, 1 << 28), let decompressor = libdeflate_alloc_decompressor() else { return nil }
     defer { libdeflate_free_decompressor(decompressor) }
     var output = [UInt8](repeating: 0, count: claimed)
     var consumed = 0
