@@ -55,7 +55,7 @@ extension SweepScheduler {
       )
     }
     let budgets = planner.rungBudgets
-    guard stored.count == budgets.count else { throw mismatch("the number of rungs (\(stored.count))") }
+    guard stored.count <= budgets.count else { throw mismatch("the number of rungs (\(stored.count))") }
     guard stored[0] == planner.nextRound(after: []) else { throw mismatch("rung 0") }
     for r in 1..<stored.count {
       guard stored[r].index == r, stored[r].label == planner.rungLabel(r) else { throw mismatch("rung \(r)") }
@@ -67,6 +67,12 @@ extension SweepScheduler {
       }
     }
     rungs = stored
+    // A sweep killed while it stored the empty rungs above rung 0 gets the rest now.
+    for r in stored.count..<budgets.count {
+      let rung = Round(index: r, label: planner.rungLabel(r), configurations: [])
+      try store.insert(round: rung, trials: [])
+      rungs.append(rung)
+    }
     let asynchronousTrials = storedTrials.filter { $0.round != TrialRecord.finalRound }
     for t in asynchronousTrials { rungTrials[t.id] = t }
     if !storedTrials.contains(where: { $0.round == TrialRecord.finalRound }) {

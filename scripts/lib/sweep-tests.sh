@@ -144,6 +144,21 @@ search:
 strategy: { kind: coarse-to-fine, stages: 2, trials: 6, top_k: 2 }
 final: { validation: 1000, epochs: 1 }
 EOF
+# kill_when DIR QUERY N PID SPEC: waits (up to 60 s) until QUERY on DIR's store counts N or more,
+# then kills the sweep PID and every process running SPEC (SIGKILL).
+kill_when() {
+  local dir="$1" query="$2" minimum="$3" pid="$4" spec="$5"
+  for _ in $(seq 1200); do
+    sleep 0.05
+    [ -f "$dir/sweep.sqlite" ] || continue
+    n="$(sql "$dir/sweep.sqlite" "$query" 2>/dev/null || echo 0)"
+    [ "${n:-0}" -ge "$minimum" ] && break
+  done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  pkill -9 -f "sweep $spec" 2>/dev/null
+  sleep 0.2
+}
 # kill_and_resume LAUNCHER...: starts the sweep, kills it (SIGKILL) once 4 trials are done,
 # resumes it with the same launcher, and compares with an uninterrupted sweep by the same
 # launcher (the same BLAS threads per rank: OpenBLAS rounds differently with another count).
@@ -152,16 +167,7 @@ kill_and_resume() {
   rm -rf "$dir"
   "$@" "$DPTRAIN" sweep "$work/resume.yaml" --out "$dir" > "$work/killed.txt" 2>&1 &
   local pid=$!
-  for _ in $(seq 600); do
-    sleep 0.05
-    [ -f "$dir/sweep.sqlite" ] || continue
-    n="$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status = 'finished'" 2>/dev/null || echo 0)"
-    [ "${n:-0}" -ge 4 ] && break
-  done
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  pkill -9 -f "sweep $work/resume.yaml" 2>/dev/null
-  sleep 0.2
+  kill_when "$dir" "SELECT count(*) FROM trial WHERE status = 'finished'" 4 "$pid" "$work/resume.yaml"
   local before
   before="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE status = 'finished' ORDER BY id")"
   echo "killed after $(wc -l <<<"$before") finished trial(s)"
@@ -207,16 +213,7 @@ kill_asha() {
   rm -rf "$dir"
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/asha.yaml" --out "$dir" > "$work/asha-killed.txt" 2>&1 &
   local pid=$!
-  for _ in $(seq 1200); do
-    sleep 0.05
-    [ -f "$dir/sweep.sqlite" ] || continue
-    n="$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE round = 1" 2>/dev/null || echo 0)"
-    [ "${n:-0}" -ge 2 ] && break
-  done
-  kill -9 "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  pkill -9 -f "sweep $work/asha.yaml" 2>/dev/null
-  sleep 0.2
+  kill_when "$dir" "SELECT count(*) FROM trial WHERE round = 1" 2 "$pid" "$work/asha.yaml"
   local before stored
   before="$(sql "$dir/sweep.sqlite" "SELECT id, finished, attempts FROM trial WHERE status = 'finished' ORDER BY id")"
   stored="$(promotions "$dir/sweep.sqlite")"
