@@ -220,19 +220,17 @@ public final class Trainer<T: Real> {
       let evalDue = epochDone || step == totalSteps || (configuration.evalEvery.map { step % $0 == 0 } ?? false)
       if evalDue && evaluating {
         try mergeRunningStatistics()
-        var finite: Double = 1
+        // Every rank evaluates a share of the chunks; rank 0 records the row.
+        let row = MetricsRow(
+          epoch: Double(step) / Double(stepsPerEpoch), step: step, eta: eta,
+          train: try evaluateTogether(train), validation: try validation.map { try evaluateTogether($0) })
         if rank == 0 {
-          let row = MetricsRow(
-            epoch: Double(step) / Double(stepsPerEpoch), step: step, eta: eta,
-            train: try evaluate(train), validation: try validation.map { try evaluate($0) })
           metrics.append(row)
           observer?.trainingDidEvaluate(row)
-          finite = row.train.loss.isFinite ? 1 : 0
         }
         // The update itself can overflow the parameters: the next batch would catch it, but an
-        // evaluation point sees it first. Rank 0 tells the others, so all stop together.
-        if ranks > 1 { finite = try communicator.broadcast(finite, root: 0) }
-        guard finite == 1 else { throw TrainingError.diverged(step: step, loss: .nan) }
+        // evaluation point sees it first, on every rank alike, so all stop together.
+        guard row.train.loss.isFinite else { throw TrainingError.diverged(step: step, loss: .nan) }
       }
       let checkpointDue =
         step < totalSteps

@@ -224,3 +224,31 @@ struct CheckpointResumeTests {
     #expect(difference < 1e-4 && difference > 0, "\(difference)")
   }
 }
+
+@Suite("Evaluation shared by the ranks")
+struct SharedEvaluationTests {
+  /// 2,450 samples in chunks of 1,000 and of 300 (9 chunks: ranks get 3, 3 and 3, or 5 and 4),
+  /// a trained-looking model (He init): every rank's result equals one process's, to the bit.
+  @Test("each rank evaluates a share of the chunks; loss, cost and accuracy equal one process's to the bit", arguments: [2, 3])
+  func sharedEqualsAlone(ranks: Int) throws {
+    let set = try syntheticImages(count: 2450, height: 4, width: 6, seed: 3, noise: 200, signal: 55)
+    let normalization = FeatureNormalization(computingOver: set)
+    let mean = normalization.mean.map { Float($0) }
+    let invStd = normalization.invStd.map { Float($0) }
+    // The same model on every rank (built from its seed there: a model is not Sendable).
+    @Sendable func model() -> MLP<Float> {
+      MLP<Float>(architecture: Architecture(inputSize: 24, hidden: [16], classes: 3, batchNorm: false), initialization: .he, seed: 9)
+    }
+    for chunk in [1000, 300] {
+      let alone = try Evaluation.evaluate(model: model(), set: set, mean: mean, invStd: invStd, lambda: 1e-3, chunk: chunk)
+      let shared = try InProcessGroup.run(size: ranks) { group in
+        try Evaluation.evaluate(model: model(), set: set, mean: mean, invStd: invStd, lambda: 1e-3, chunk: chunk, communicator: group)
+      }
+      for s in shared {
+        #expect(s.loss.bitPattern == alone.loss.bitPattern && s.cost.bitPattern == alone.cost.bitPattern)
+        #expect(s.accuracy == alone.accuracy)
+      }
+      #expect(alone.loss.isFinite && alone.accuracy > 0)
+    }
+  }
+}
