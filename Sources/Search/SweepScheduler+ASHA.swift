@@ -25,11 +25,7 @@ extension SweepScheduler {
       let planned = try rung0.configurations.flatMap { try trials(of: $0, round: 0) }
       try store.insert(round: rung0, trials: planned)
       rungs = [rung0]
-      for r in 1..<planner.rungBudgets.count {
-        let rung = Round(index: r, label: planner.rungLabel(r), configurations: [])
-        try store.insert(round: rung, trials: [])
-        rungs.append(rung)
-      }
+      try addEmptyRungs()
       for t in planned { rungTrials[t.id] = t }
       onRound?(rung0)
       enqueue(planned)
@@ -68,11 +64,7 @@ extension SweepScheduler {
     }
     rungs = stored
     // A sweep killed while it stored the empty rungs above rung 0 gets the rest now.
-    for r in stored.count..<budgets.count {
-      let rung = Round(index: r, label: planner.rungLabel(r), configurations: [])
-      try store.insert(round: rung, trials: [])
-      rungs.append(rung)
-    }
+    try addEmptyRungs()
     let asynchronousTrials = storedTrials.filter { $0.round != TrialRecord.finalRound }
     for t in asynchronousTrials { rungTrials[t.id] = t }
     if !storedTrials.contains(where: { $0.round == TrialRecord.finalRound }) {
@@ -80,6 +72,15 @@ extension SweepScheduler {
       try promoteAll()
     } else {
       outcomes = rungs.map { outcome(of: $0, trials: trials(ofRung: $0.index)) }
+    }
+  }
+
+  /// Stores the rungs above the last one in `rungs`, empty, up to the top rung.
+  private func addEmptyRungs() throws {
+    for r in rungs.count..<planner.rungBudgets.count {
+      let rung = Round(index: r, label: planner.rungLabel(r), configurations: [])
+      try store.insert(round: rung, trials: [])
+      rungs.append(rung)
     }
   }
 
