@@ -26,14 +26,13 @@ extension SweepScheduler {
       try store.insert(round: rung0, trials: planned)
       rungs = [rung0]
       try addEmptyRungs()
-      for t in planned { rungTrials[t.id] = t }
       onRound?(rung0)
-      enqueue(planned)
+      queueRungTrials(planned)
       return true
     }
     try promoteAll()
     if !queue.isEmpty { return true }
-    if outcomes.isEmpty { outcomes = rungs.map { outcome(of: $0, trials: trials(ofRung: $0.index)) } }
+    if outcomes.isEmpty { outcomes = rungOutcomes() }
     return false
   }
 
@@ -71,7 +70,7 @@ extension SweepScheduler {
       enqueue(asynchronousTrials)
       try promoteAll()
     } else {
-      outcomes = rungs.map { outcome(of: $0, trials: trials(ofRung: $0.index)) }
+      outcomes = rungOutcomes()
     }
   }
 
@@ -124,10 +123,20 @@ extension SweepScheduler {
       let planned = try trials(of: configuration, round: r)
       try store.insert(round: rung, trials: planned)
       rungs[r] = rung
-      for t in planned { rungTrials[t.id] = t }
-      enqueue(planned)
+      queueRungTrials(planned)
       onPromote?(rung, configuration)
     }
+  }
+
+  /// New trials of a rung: kept with their outcomes and queued.
+  private func queueRungTrials(_ planned: [TrialRecord]) {
+    for t in planned { rungTrials[t.id] = t }
+    enqueue(planned)
+  }
+
+  /// Each rung's outcome (every configuration's mean score, nil when none finished).
+  private func rungOutcomes() -> [RoundOutcome] {
+    rungs.map { outcome(of: $0, trials: trials(ofRung: $0.index)) }
   }
 
   /// Each rung with the scores of its completed configurations (every repeat done) only.
