@@ -227,6 +227,10 @@ struct CheckpointResumeTests {
 
 @Suite("Evaluation shared by the ranks")
 struct SharedEvaluationTests {
+  /// The GEMM backend under test (`DPTRAIN_TEST_GEMM`), chosen before the first product: without
+  /// it, a suite running alongside could switch the backend between `alone` and `shared`.
+  init() { _ = TestGEMM.backend }
+
   /// 2,450 samples in chunks of 1,000 and of 300 (9 chunks: ranks get 3, 3 and 3, or 5 and 4),
   /// a trained-looking model (He init): every rank's result equals one process's, to the bit.
   @Test("each rank evaluates a share of the chunks; loss, cost and accuracy equal one process's to the bit", arguments: [2, 3])
