@@ -63,7 +63,10 @@ let package = Package(
     .target(name: "Datasets", dependencies: ["LinearAlgebra", "CZlib", "CDeflate"]),
 
     // MARK: - Distribution
-    .target(name: "Distributed", dependencies: ["LinearAlgebra"]),
+    // The stall watchdog: a thread that ends a rank which stopped making progress (C: no MPI,
+    // no Swift runtime on its path to _exit).
+    .target(name: "CWatchdog"),
+    .target(name: "Distributed", dependencies: ["LinearAlgebra", "CWatchdog"]),
     .target(
       name: "DistributedMPI",
       dependencies: [

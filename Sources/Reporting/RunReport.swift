@@ -253,9 +253,16 @@ public struct RunReport {
     if let cpu = s.cpu { rows.append(["CPU", cpu]) }
     if let comm = s.communicationSecondsPerRank, let train = s.trainSecondsPerRank, comm.count == train.count, comm.count > 1 {
       for (r, (c, t)) in zip(comm, train).enumerated() {
-        rows.append(["rank \(r): collectives' share of step time", String(format: "%.1f%% (%.2f of %.2f s)", 100 * c / max(t, 1e-9), c, t)])
+        let host = s.hosts.flatMap { r < $0.count ? " (host \($0[r]))" : nil } ?? ""
+        rows.append([
+          "rank \(r)\(host): computing, and in collectives (waiting for the others included)",
+          String(
+            format: "%.2f s computing, %.2f s in collectives: %.1f%% of its step time", t - c, c,
+            100 * c / max(t, 1e-9)),
+        ])
       }
     }
+    for slow in s.slowRanks ?? [] { rows.append(["slow rank", slow.description]) }
     return "<h2>Timing</h2>\n" + table(["", ""], rows)
   }
 

@@ -76,6 +76,14 @@ public struct RunSummary: Codable, Sendable {
   /// Every rank's time in collectives and in update steps (multi-rank runs), in rank order.
   public var communicationSecondsPerRank: [Double]?
   public var trainSecondsPerRank: [Double]?
+  /// Every rank's compute time in the update steps (`train - communication`), its host, and
+  /// the slow ranks found at the evaluation points (multi-rank runs).
+  public var computeSecondsPerRank: [Double]? {
+    guard let c = communicationSecondsPerRank, let t = trainSecondsPerRank, c.count == t.count else { return nil }
+    return zip(t, c).map { $0 - $1 }
+  }
+  public var hosts: [String]?
+  public var slowRanks: [SlowRank]?
   /// What computed the products (`OpenBLAS 0.3.21 (Zen kernel)`), and on which CPU: every
   /// speed figure names both.
   public var gemm: String?
@@ -96,7 +104,13 @@ public struct RunSummary: Codable, Sendable {
     case communicationSeconds = "communication_seconds"
     case communicationSecondsPerRank = "communication_seconds_per_rank"
     case trainSecondsPerRank = "train_seconds_per_rank"
+    case hosts
+    case slowRanks = "slow_ranks"
     case gemm, cpu
+  }
+  /// Written, not read back (it follows from the two lists above).
+  enum DerivedKeys: String, CodingKey {
+    case computeSecondsPerRank = "compute_seconds_per_rank"
   }
 
   public init(
@@ -146,6 +160,10 @@ public struct RunSummary: Codable, Sendable {
     try c.encode(finite(communicationSeconds), forKey: .communicationSeconds)
     try c.encode(communicationSecondsPerRank, forKey: .communicationSecondsPerRank)
     try c.encode(trainSecondsPerRank, forKey: .trainSecondsPerRank)
+    var derived = encoder.container(keyedBy: DerivedKeys.self)
+    try derived.encode(computeSecondsPerRank, forKey: .computeSecondsPerRank)
+    try c.encode(hosts, forKey: .hosts)
+    try c.encode(slowRanks, forKey: .slowRanks)
     try c.encode(gemm, forKey: .gemm)
     try c.encode(cpu, forKey: .cpu)
   }

@@ -55,12 +55,16 @@ public enum Evaluation {
     var sums = [Double](repeating: 0, count: 2 * chunks)
     for c in stride(from: rank, to: chunks, by: size) {
       let range = (c * rowsPerChunk)..<min((c + 1) * rowsPerChunk, set.count)
+      Watchdog.enter("the evaluation")
       pass.gather(set, indices: indices[range], mean: mean, invStd: invStd)
       let r = try pass.forward(model, mode: .inference, batch: .local(range.count), gradient: false)
       sums[2 * c] = r.lossSum
       sums[2 * c + 1] = Double(r.correct)
     }
-    if let communicator, size > 1 { try communicator.allReduceSum(&sums) }
+    if let communicator, size > 1 {
+      Watchdog.enter("the evaluation's allreduce (waiting for every rank's share)")
+      try communicator.allReduceSum(&sums)
+    }
     var lossSum = 0.0
     var correct = 0
     for c in 0..<chunks {

@@ -33,6 +33,13 @@ public protocol TrainingObserver: AnyObject {
   func trainingDidStep(step: Int, totalSteps: Int, epoch: Double, eta: Double, batchLoss: Double, samplesPerSecond: Double)
   /// After every evaluation point (a row of `metrics.csv`).
   func trainingDidEvaluate(_ row: MetricsRow)
+  /// Rank 0, at an evaluation point of a multi-rank run: ranks whose compute time per step
+  /// since the last one was well above the others'.
+  func trainingDidFindSlowRanks(_ ranks: [SlowRank])
+}
+
+extension TrainingObserver {
+  public func trainingDidFindSlowRanks(_ ranks: [SlowRank]) {}
 }
 
 /// What a finished run measured.
@@ -52,6 +59,9 @@ public struct TrainingResult: Sendable {
   /// Every rank's `communicationSeconds` (and `trainSeconds`), in rank order.
   public var communicationSecondsPerRank: [Double] = []
   public var trainSecondsPerRank: [Double] = []
+  /// Every rank's host, and the slow ranks found at the evaluation points (multi-rank runs).
+  public var hosts: [String] = []
+  public var slowRanks: [SlowRank] = []
 }
 
 /// The training loop. Distribution touches the loop, never the model:
@@ -119,6 +129,7 @@ public final class Trainer<T: Real> {
   /// and normalization. Called by `run`; a no-op on one rank.
   public func broadcastInitialState() throws {
     guard communicator.size > 1 else { return }
+    Watchdog.enter("the broadcast of the initial model (every rank reads the data first)")
     try communicator.broadcast(&model.parameters, root: 0)
     // A restored run with per-rank BatchNorm statistics keeps each rank's own averages.
     if !(restoredPerRankState && configuration.bnSync == .local) { try communicator.broadcast(&model.state, root: 0) }
@@ -161,6 +172,12 @@ public final class Trainer<T: Real> {
     let epochOrder = self.epochOrder
     var currentOrder = epochOrder.order(epoch: epoch)
     var replicaChecks = 0
+    // Compute time (the step without its collectives) since the last evaluation point.
+    Watchdog.enter("the exchange of the ranks' host names")
+    let hosts = ranks > 1 ? try SlowRank.hostNames(communicator) : []
+    var computeSince = 0.0
+    var intervalStart = step + 1
+    var slowRanks: [SlowRank] = []
 
     while step < totalSteps {
       let e = step / stepsPerEpoch
@@ -169,6 +186,8 @@ public final class Trainer<T: Real> {
         currentOrder = epochOrder.order(epoch: e)
       }
       let started = DispatchTime.now().uptimeNanoseconds
+      let collectivesBefore = communicationSeconds + (reducer?.seconds ?? 0)
+      Watchdog.enter("a training step's forward and backward pass", step: step + 1, of: totalSteps)
       let within = step - e * stepsPerEpoch
       let global = (within * b)..<min((within + 1) * b, train.count)
       let local = EpochOrder.shard(of: global, rank: rank, size: ranks)
@@ -185,6 +204,7 @@ public final class Trainer<T: Real> {
       reduced[p + 1] = T(shard.correct)
       reduced[p + 2] = stopRequested?() == true ? 1 : 0
       let t0 = DispatchTime.now().uptimeNanoseconds
+      Watchdog.enter("the gradient exchange (waiting for every rank's gradients)")
       let sums = try exchange(reduced, parameters: p, sharded: sharded, shared: shared)
       if ranks > 1 { communicationSeconds += secondsSince(t0) }
       // The global loss sum and stop votes: the addends' tails in rank order, as an allreduce
@@ -200,6 +220,7 @@ public final class Trainer<T: Real> {
         range: sharded ? communicator.segment(count: p, rank: rank) : nil)
       if sharded {
         let t0 = DispatchTime.now().uptimeNanoseconds
+        Watchdog.enter("the all-gather of the updated parameters")
         try model.parameters.withUnsafeMutableBufferPointer { try communicator.allGather($0) }
         communicationSeconds += secondsSince(t0)
       }
@@ -207,18 +228,33 @@ public final class Trainer<T: Real> {
       step += 1
       samples += global.count
       localSamples += rows
-      trainSeconds += secondsSince(started)
+      let stepSeconds = secondsSince(started)
+      trainSeconds += stepSeconds
+      computeSince += stepSeconds - (communicationSeconds + (reducer?.seconds ?? 0) - collectivesBefore)
       let epochDone = step % stepsPerEpoch == 0
       observer?.trainingDidStep(
         step: step, totalSteps: totalSteps, epoch: Double(step) / Double(stepsPerEpoch), eta: eta,
         batchLoss: batchLoss, samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
       let checkDue = ranks > 1 && (step == totalSteps || (configuration.checkEvery.map { step % $0 == 0 } ?? epochDone))
       if checkDue {
+        Watchdog.enter("the replica consistency check")
         try checkReplicas()
         replicaChecks += 1
       }
       let evalDue = epochDone || step == totalSteps || (configuration.evalEvery.map { step % $0 == 0 } ?? false)
+      if evalDue && evaluating && ranks > 1 {
+        Watchdog.enter("the exchange of the ranks' compute times")
+        var compute = [Double](repeating: 0, count: ranks)
+        compute[rank] = computeSince
+        try communicator.allReduceSum(&compute)
+        let slow = SlowRank.find(compute: compute, hosts: hosts, firstStep: intervalStart, lastStep: step)
+        if rank == 0 && !slow.isEmpty { observer?.trainingDidFindSlowRanks(slow) }
+        slowRanks += slow
+        computeSince = 0
+        intervalStart = step + 1
+      }
       if evalDue && evaluating {
+        Watchdog.enter("the evaluation")
         try mergeRunningStatistics()
         // Every rank evaluates a share of the chunks; rank 0 records the row.
         let row = MetricsRow(
@@ -241,7 +277,10 @@ public final class Trainer<T: Real> {
           case .never: false
           }
         }()
-      if checkpointDue || (stopping && step < totalSteps), let checkpoint { try checkpoint(self) }
+      if checkpointDue || (stopping && step < totalSteps), let checkpoint {
+        Watchdog.enter("the checkpoint")
+        try checkpoint(self)
+      }
       if stopping && step < totalSteps { throw TrainingError.interrupted(step: step) }
     }
     if let reducer { communicationSeconds += reducer.seconds }
@@ -253,9 +292,14 @@ public final class Trainer<T: Real> {
     var timings = [Double](repeating: 0, count: 2 * ranks)
     timings[rank] = communicationSeconds
     timings[ranks + rank] = trainSeconds
-    if ranks > 1 { try communicator.allReduceSum(&timings) }
+    if ranks > 1 {
+      Watchdog.enter("the exchange of the ranks' timings after the last step")
+      try communicator.allReduceSum(&timings)
+    }
     result.communicationSecondsPerRank = Array(timings[0..<ranks])
     result.trainSecondsPerRank = Array(timings[ranks...])
+    result.hosts = hosts
+    result.slowRanks = slowRanks
     return result
   }
 
@@ -273,6 +317,7 @@ final class TimedReducer: BatchStatisticsReducer {
   init(communicator: any Communicator) { self.communicator = communicator }
   func sumAcrossReplicas<U: Real>(_ buffer: UnsafeMutableBufferPointer<U>) throws {
     let t0 = DispatchTime.now().uptimeNanoseconds
+    Watchdog.enter("the BatchNorm statistics allreduce")
     try communicator.allReduceSum(buffer)
     seconds += secondsSince(t0)
   }

@@ -129,12 +129,16 @@ public final class TrainingRun<T: Real> {
       throw FileError(.unwritable, path: directory.modelPath, problem: describeIOError(error) + hint)
     }
     let ranks = communicator.size
-    try directory.writeSummary(
-      RunSummary(
-        status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
-        ranks: ranks, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
-        communicationSeconds: ranks > 1 ? result.communicationSeconds : nil,
-        perRank: ranks > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil, gemm: kernel))
+    var summary = RunSummary(
+      status: "finished", divergedAtStep: nil, test: test, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
+      ranks: ranks, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond,
+      communicationSeconds: ranks > 1 ? result.communicationSeconds : nil,
+      perRank: ranks > 1 ? (result.communicationSecondsPerRank, result.trainSecondsPerRank) : nil, gemm: kernel)
+    if ranks > 1 {
+      summary.hosts = result.hosts
+      summary.slowRanks = result.slowRanks
+    }
+    try directory.writeSummary(summary)
     return test
   }
 

@@ -117,6 +117,17 @@ final class ConsoleProgress: TrainingObserver {
     }
   }
 
+  /// A warning on standard error (even when quiet), and an event in json mode.
+  func trainingDidFindSlowRanks(_ ranks: [SlowRank]) {
+    for slow in ranks {
+      printError("warning: \(slow.description)")
+      console.event(
+        "slow_rank",
+        ["rank": slow.rank, "host": slow.host, "ratio": slow.ratio, "first_step": slow.firstStep, "last_step": slow.lastStep],
+        important: true)
+    }
+  }
+
   func trainingDidEvaluate(_ row: MetricsRow) {
     do { try directory.append(row) } catch { if writeError == nil { writeError = error } }
     guard !console.quiet else { return }

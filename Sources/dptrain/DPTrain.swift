@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSupport
+import Distributed
 import DistributedMPI
 import Foundation
 import LinearAlgebra
@@ -12,6 +13,8 @@ enum ExitCodes {
   static let gradientCheckFailed: Int32 = 4
   /// Stopped by SIGTERM/SIGINT after writing a checkpoint: `train --resume DIR` continues.
   static let interrupted: Int32 = 5
+  /// A rank made no progress for --stall-timeout (the stall watchdog ended the job).
+  static let stalled: Int32 = Watchdog.stallStatus
 }
 
 @main
@@ -22,7 +25,8 @@ struct DPTrain: ParsableCommand {
     discussion: """
       Exit status: 0 success, 1 error, \(ExitCodes.diverged) training diverged (non-finite loss), \
       \(ExitCodes.gradientCheckFailed) gradient check above tolerance, \(ExitCodes.interrupted) stopped by SIGTERM/SIGINT with a \
-      checkpoint written (train --resume DIR continues), 64 invalid arguments.
+      checkpoint written (train --resume DIR continues), \(ExitCodes.stalled) a rank stalled (--stall-timeout; the last checkpoint \
+      stays), 64 invalid arguments.
       """,
     version: "dptrain 0.1.0 (\(MPIBuild.isAvailable ? "MPI build" : "single-process build: no Open MPI"))",
     subcommands: [

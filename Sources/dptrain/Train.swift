@@ -32,6 +32,8 @@ struct Train: ParsableCommand {
 
   @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
 
+  @OptionGroup(title: "Stalls") var stall: StallOptions
+
   @Option(
     help: ArgumentHelp(
       "BatchNorm statistics over ranks: global (of the whole batch; N ranks = 1 process; the default) or local (per rank's shard).",
@@ -159,6 +161,11 @@ struct Train: ParsableCommand {
         f.dateFormat = "yyyyMMdd-HHmmss"
         return f.string(from: Date())
       }()
+    // A stall ends the job; the run continues from its last checkpoint (rank 0 names the
+    // directory: the default name of another rank may differ by a second).
+    let directoryName = isRoot || resume != nil || out != nil ? outPath : "rank 0's output directory"
+    stall.arm(communicator, hint: "The last checkpoint stays; continue with: dptrain train --resume \(directoryName)")
+    Watchdog.enter("the start (every rank reads the data set, rank 0 the checkpoint)")
     // Rank 0 alone reads the checkpoint and writes the run directory; the others train silently.
     let run = try usage {
       try TrainingRun<T>(
@@ -210,6 +217,9 @@ struct Train: ParsableCommand {
     let result: TrainingResult
     do {
       result = try run.run(observer: observer)
+      // The last collective is behind: rank 0 writes the run directory while the others wait in
+      // MPI_Finalize, which takes no deadline.
+      Watchdog.rest("finishing the run")
     } catch let error as TrainingError {
       if case .interrupted(let step) = error, let directory {
         let signal = dptrain_stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"

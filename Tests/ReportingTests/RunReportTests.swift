@@ -99,11 +99,13 @@ struct RunReportTests {
     let histograms = try trainer.weightGradients().map { Histogram(name: $0.name, values: $0.values) }
     try RunDirectory.writeJSON(histograms, to: dir + "/" + ReportFiles.gradients)
     try ModelFile.save(trainer.model, normalization: normalization, imageShape: all.shape, to: directory.modelPath)
-    try directory.writeSummary(
-      RunSummary(
-        status: "finished", divergedAtStep: nil, test: nil, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
-        ranks: 2, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond, communicationSeconds: 0.1,
-        perRank: ([0.1, 0.2], [1.0, 1.0])))
+    var summary = RunSummary(
+      status: "finished", divergedAtStep: nil, test: nil, last: result.metrics.last, epochs: result.epochs, steps: result.steps,
+      ranks: 2, trainSeconds: result.trainSeconds, samplesPerSecond: result.samplesPerSecond, communicationSeconds: 0.1,
+      perRank: ([0.1, 0.8], [1.0, 1.0]))
+    summary.hosts = ["a", "b"]
+    summary.slowRanks = SlowRank.find(compute: [0.9, 0.2], hosts: ["a", "b"], firstStep: 1, lastStep: 36)
+    try directory.writeSummary(summary)
     return dir
   }
 
@@ -129,7 +131,9 @@ struct RunReportTests {
     #expect(scan.images.count == 16, "the first hidden units (16 < 64)")
     #expect(scan.images.allSatisfy { $0.hasPrefix("data:image/png;base64,") })
     let html = report.html()
-    #expect(html.contains("rank 1: collectives&#39; share of step time") || html.contains("rank 1: collectives' share of step time"))
+    #expect(html.contains("rank 1 (host b): computing, and in collectives"))
+    #expect(html.contains("0.20 s computing, 0.80 s in collectives: 80.0% of its step time"))
+    #expect(html.contains("rank 0 (host a) computed 4.50x the other ranks&#39; median time per step"))
     // Self-contained: no scripts, nothing fetched.
     #expect(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("url(http"))
   }

@@ -256,3 +256,26 @@ struct SharedEvaluationTests {
     }
   }
 }
+
+@Suite("Slow ranks named")
+struct SlowRankTests {
+  @Test("a rank above 1.5x the other ranks' median compute per step is named; below, or too short an interval, is not")
+  func find() {
+    let hosts = ["a", "b", "c", "d"]
+    let slow = SlowRank.find(compute: [1.0, 1.1, 2.0, 0.9], hosts: hosts, firstStep: 11, lastStep: 20)
+    #expect(slow.map(\.rank) == [2] && slow[0].host == "c" && slow[0].firstStep == 11 && slow[0].lastStep == 20)
+    #expect(abs(slow[0].secondsPerStep - 0.2) < 1e-12 && abs(slow[0].othersMedianSecondsPerStep - 0.1) < 1e-12)
+    #expect(abs(slow[0].ratio - 2) < 1e-12)
+    #expect(SlowRank.find(compute: [1.0, 1.4, 1.0], hosts: hosts, firstStep: 1, lastStep: 10).isEmpty, "1.4x: not slow")
+    #expect(SlowRank.find(compute: [0.01, 0.04], hosts: hosts, firstStep: 1, lastStep: 10).isEmpty, "0.04 s: too little to judge")
+    // Two ranks: each is compared with the other.
+    #expect(SlowRank.find(compute: [0.2, 0.5], hosts: hosts, firstStep: 1, lastStep: 10).map(\.rank) == [1])
+  }
+
+  @Test("in-process ranks exchange their host names, in rank order")
+  func hostNames() throws {
+    let names = try InProcessGroup.run(size: 3) { group in try SlowRank.hostNames(group) }
+    for n in names { #expect(n == [String](repeating: SlowRank.hostName, count: 3)) }
+    #expect(!SlowRank.hostName.isEmpty)
+  }
+}

@@ -22,6 +22,23 @@ check() { # check NAME COMMAND...: passes when COMMAND exits 0; shows its output
   fi
 }
 
+# check_skippable NAME COMMAND...: as check, but COMMAND's status 77 counts as skipped (its output's
+# first "SKIP: reason" line is shown)
+check_skippable() {
+  local name="$1"
+  shift
+  ( "$@" ) >"$work/last.log" 2>&1
+  case $? in
+    0)
+      passed=$((passed + 1))
+      echo "  ok   $name"
+      if [ -n "${CHECK_FIGURES:-}" ]; then grep -hE "$CHECK_FIGURES" "$work/last.log" | sed 's/^/       /' || true; fi
+      ;;
+    77) skipped=$((skipped + 1)); echo "  skip $name: $(grep -m1 '^SKIP' "$work/last.log")" ;;
+    *) failed=$((failed + 1)); echo "  FAIL $name"; sed 's/^/       /' "$work/last.log" | tail -n 20 ;;
+  esac
+}
+
 # rank_pid PATTERN RANK: the pid of MPI rank RANK among the processes whose command line matches
 # PATTERN (mpirun itself has no OMPI_COMM_WORLD_RANK), or nothing
 rank_pid() {

@@ -130,12 +130,7 @@ two_hosts() {
   if [ "$rc" -eq 77 ]; then return 77; fi
   [ "$rc" -eq 0 ] && grep -q "replicas identical" "$work/two.txt" && compare "$work/two-hosts/model.safetensors" "$work/one-float-100/model.safetensors" 1e-5
 }
-two_hosts > "$work/last.log" 2>&1
-case $? in
-  0) passed=$((passed + 1)); echo "  ok   two simulated hosts (network namespaces + veth, hostfile): 2 ranks = 1 rank to 1e-5" ;;
-  77) skipped=$((skipped + 1)); echo "  skip two simulated hosts: $(grep -m1 '^SKIP' "$work/last.log")" ;;
-  *) failed=$((failed + 1)); echo "  FAIL two simulated hosts"; sed 's/^/       /' "$work/last.log" | tail -n 20 ;;
-esac
+check_skippable "two simulated hosts (network namespaces + veth, hostfile): 2 ranks = 1 rank to 1e-5" two_hosts
 
 echo "mpi: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,48 @@
+import CWatchdog
+
+/// The stall watchdog of this process (see `CWatchdog.h`): every rank of a multi-rank job marks
+/// its progress at each phase of its work; a rank that makes none for the stall timeout writes
+/// one line (itself, its host, the phase, the step, how long) and exits with `stallStatus`, and
+/// mpirun takes the job down. A blocking collective never times out on its own: this is what
+/// ends a job whose rank is stopped, partitioned away or stuck in a read.
+public enum Watchdog {
+  /// The exit status of a stall.
+  public static let stallStatus: Int32 = 6
+  /// The automatic timeout: `max(floorSeconds, scale x the longest interval between two marks
+  /// so far)`, so that it grows with the measured step, evaluation and checkpoint times.
+  public static let floorSeconds = 60.0
+  public static let scale = 20.0
+
+  /// Arms the watchdog: `timeout` seconds, `nil` for the automatic timeout, 0 to disarm.
+  /// `who` names this rank in the message; `hint` says what to do next.
+  public static func configure(timeout: Double?, who: String, hint: String) {
+    dptrain_watchdog_configure(timeout ?? -1, floorSeconds, scale, who, hint, stallStatus)
+  }
+
+  /// Marks progress; `phase` is what this rank does (or waits for) until the next mark, at
+  /// training step `step` of `total`.
+  @inline(__always)
+  public static func enter(_ phase: StaticString, step: Int, of total: Int) {
+    dptrain_watchdog_enter(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self), step, total)
+  }
+
+  /// Marks progress; `phase` is what comes next, at the step of the last mark.
+  @inline(__always)
+  public static func enter(_ phase: StaticString) {
+    dptrain_watchdog_enter(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self), 0, -1)
+  }
+
+  /// A wait without a deadline of its own (what it waits for is watched another way).
+  public static func rest(_ phase: StaticString) {
+    dptrain_watchdog_rest(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self))
+  }
+
+  /// The timeout in force, in seconds; 0 when disarmed.
+  public static var timeout: Double { dptrain_watchdog_timeout() }
+
+  /// Ends the process as a stall: `message` (one line, without the ending) to standard error,
+  /// then exit with `stallStatus`.
+  public static func fire(_ message: String) -> Never {
+    dptrain_watchdog_fire(message)
+  }
+}
