@@ -23,7 +23,8 @@ static long long now_ns(void) {
   return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-double dptrain_watchdog_timeout(void) {
+// The timeout now in force, in seconds (0 when disarmed).
+static double timeout_now(void) {
   if (!atomic_load(&armed)) return 0;
   if (fixed > 0) return fixed;
   double scaled = factor * (double)atomic_load(&longest_ns) * 1e-9;
@@ -40,7 +41,8 @@ static void write_line(const char *text) {
   }
 }
 
-void dptrain_watchdog_fire(const char *message) {
+// Ends the process: `message` and the hint to standard error, then `_exit` with the status.
+static __attribute__((noreturn)) void fire(const char *message) {
   char line[2048];
   snprintf(line, sizeof line, "%s; ending the job (exit status %d)%s%s\n", message, exit_status, hint[0] ? ". " : "", hint);
   write_line(line);
@@ -72,7 +74,7 @@ static void *watch(void *unused) {
       }
       continue;
     }
-    double timeout = dptrain_watchdog_timeout();
+    double timeout = timeout_now();
     long long last = atomic_load(&last_ns);
     if (timeout <= 0 || last == 0) continue;
     double idle = (double)(now_ns() - last) * 1e-9;
@@ -93,7 +95,7 @@ static void *watch(void *unused) {
     }
     snprintf(message, sizeof message, "dptrain: %s stalled: no progress for %.1f s in %s%s (stall timeout %.1f s)", who, idle,
              atomic_load(&phase), where, timeout);
-    dptrain_watchdog_fire(message);
+    fire(message);
   }
   return NULL;
 }

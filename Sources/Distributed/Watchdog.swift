@@ -36,13 +36,4 @@ public enum Watchdog {
   public static func rest(_ phase: StaticString) {
     dptrain_watchdog_rest(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self))
   }
-
-  /// The timeout in force, in seconds; 0 when disarmed.
-  public static var timeout: Double { dptrain_watchdog_timeout() }
-
-  /// Ends the process as a stall: `message` (one line, without the ending) to standard error,
-  /// then exit with `stallStatus`.
-  public static func fire(_ message: String) -> Never {
-    dptrain_watchdog_fire(message)
-  }
 }

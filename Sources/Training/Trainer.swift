@@ -172,11 +172,12 @@ public final class Trainer<T: Real> {
     let epochOrder = self.epochOrder
     var currentOrder = epochOrder.order(epoch: epoch)
     var replicaChecks = 0
-    // Compute time (the step without its collectives) since the last evaluation point.
     Watchdog.enter("the exchange of the ranks' host names")
     let hosts = ranks > 1 ? try SlowRank.hostNames(communicator) : []
-    var computeSince = 0.0
-    var intervalStart = step + 1
+    // Compute time: the update steps without their collectives; each evaluation point compares
+    // the ranks' compute since the one before.
+    var computeSeconds: Double { trainSeconds - communicationSeconds - (reducer?.seconds ?? 0) }
+    var intervalStart = (step: step + 1, compute: 0.0)
     var slowRanks: [SlowRank] = []
 
     while step < totalSteps {
@@ -186,7 +187,6 @@ public final class Trainer<T: Real> {
         currentOrder = epochOrder.order(epoch: e)
       }
       let started = DispatchTime.now().uptimeNanoseconds
-      let collectivesBefore = communicationSeconds + (reducer?.seconds ?? 0)
       Watchdog.enter("a training step's forward and backward pass", step: step + 1, of: totalSteps)
       let within = step - e * stepsPerEpoch
       let global = (within * b)..<min((within + 1) * b, train.count)
@@ -228,9 +228,7 @@ public final class Trainer<T: Real> {
       step += 1
       samples += global.count
       localSamples += rows
-      let stepSeconds = secondsSince(started)
-      trainSeconds += stepSeconds
-      computeSince += stepSeconds - (communicationSeconds + (reducer?.seconds ?? 0) - collectivesBefore)
+      trainSeconds += secondsSince(started)
       let epochDone = step % stepsPerEpoch == 0
       observer?.trainingDidStep(
         step: step, totalSteps: totalSteps, epoch: Double(step) / Double(stepsPerEpoch), eta: eta,
@@ -245,13 +243,12 @@ public final class Trainer<T: Real> {
       if evalDue && evaluating && ranks > 1 {
         Watchdog.enter("the exchange of the ranks' compute times")
         var compute = [Double](repeating: 0, count: ranks)
-        compute[rank] = computeSince
+        compute[rank] = computeSeconds - intervalStart.compute
         try communicator.allReduceSum(&compute)
-        let slow = SlowRank.find(compute: compute, hosts: hosts, firstStep: intervalStart, lastStep: step)
+        let slow = SlowRank.find(compute: compute, hosts: hosts, firstStep: intervalStart.step, lastStep: step)
         if rank == 0 && !slow.isEmpty { observer?.trainingDidFindSlowRanks(slow) }
         slowRanks += slow
-        computeSince = 0
-        intervalStart = step + 1
+        intervalStart = (step + 1, computeSeconds)
       }
       if evalDue && evaluating {
         Watchdog.enter("the evaluation")

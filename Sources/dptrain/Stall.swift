@@ -3,11 +3,11 @@ import Distributed
 import Foundation
 import Training
 
-/// `--stall-timeout`, for `train` and `sweep`: the stall watchdog of a multi-rank job.
+/// `--stall-timeout`, for `train`: the stall watchdog of a multi-rank job.
 struct StallOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(
-      "With several ranks: end the job when a rank makes no progress for SECONDS (a rank stopped or cut off by the network, a hung read): each live rank that waits prints itself, its host, the phase and the step, and the job exits \(Watchdog.stallStatus); checkpoints and finished trials stay. Default: automatic, \(Int(Watchdog.floorSeconds)) s or \(Int(Watchdog.scale))x the longest step, evaluation or checkpoint so far if longer; 0 disables.",
+      "With several ranks: end the job when a rank makes no progress for SECONDS (a rank stopped or cut off by the network, a hung read): each live rank that waits prints itself, its host, the phase and the step, and the job exits \(Watchdog.stallStatus); the last checkpoint stays. Default: automatic, \(Int(Watchdog.floorSeconds)) s or \(Int(Watchdog.scale))x the longest step, evaluation or checkpoint so far if longer; 0 disables.",
       valueName: "SECONDS"))
   var stallTimeout: Double?
 

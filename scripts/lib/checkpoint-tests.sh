@@ -104,7 +104,7 @@ kill_rank() {
   wait "$job"
   local rc=$?
   local elapsed
-  elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+  elapsed=$(seconds_since "$start")
   sleep 0.5
   echo "killed rank $victim_rank: mpirun exited $rc after $elapsed s"
   [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" || return 1

@@ -9,12 +9,28 @@ failed=0
 skipped=0
 
 check() { # check NAME COMMAND...: passes when COMMAND exits 0; shows its output when it fails
-  local name="$1"
-  shift
-  if ( "$@" ) >"$work/last.log" 2>&1; then
+  run_check no "$@"
+}
+
+# check_skippable NAME COMMAND...: as check, but COMMAND's status 77 counts as skipped (its output's
+# first "SKIP: reason" line is shown)
+check_skippable() {
+  run_check yes "$@"
+}
+
+# run_check SKIPPABLE NAME COMMAND...: the two above
+run_check() {
+  local skippable="$1" name="$2"
+  shift 2
+  ( "$@" ) >"$work/last.log" 2>&1
+  local status=$?
+  if [ "$status" -eq 0 ]; then
     passed=$((passed + 1))
     echo "  ok   $name"
     if [ -n "${CHECK_FIGURES:-}" ]; then grep -hE "$CHECK_FIGURES" "$work/last.log" | sed 's/^/       /' || true; fi
+  elif [ "$status" -eq 77 ] && [ "$skippable" = yes ]; then
+    skipped=$((skipped + 1))
+    echo "  skip $name: $(grep -m1 '^SKIP' "$work/last.log")"
   else
     failed=$((failed + 1))
     echo "  FAIL $name"
@@ -22,22 +38,8 @@ check() { # check NAME COMMAND...: passes when COMMAND exits 0; shows its output
   fi
 }
 
-# check_skippable NAME COMMAND...: as check, but COMMAND's status 77 counts as skipped (its output's
-# first "SKIP: reason" line is shown)
-check_skippable() {
-  local name="$1"
-  shift
-  ( "$@" ) >"$work/last.log" 2>&1
-  case $? in
-    0)
-      passed=$((passed + 1))
-      echo "  ok   $name"
-      if [ -n "${CHECK_FIGURES:-}" ]; then grep -hE "$CHECK_FIGURES" "$work/last.log" | sed 's/^/       /' || true; fi
-      ;;
-    77) skipped=$((skipped + 1)); echo "  skip $name: $(grep -m1 '^SKIP' "$work/last.log")" ;;
-    *) failed=$((failed + 1)); echo "  FAIL $name"; sed 's/^/       /' "$work/last.log" | tail -n 20 ;;
-  esac
-}
+# seconds_since START: wall seconds since START (date +%s.%N), two decimals
+seconds_since() { python3 -c "print(round($(date +%s.%N) - $1, 2))"; }
 
 # rank_pid PATTERN RANK: the pid of MPI rank RANK among the processes whose command line matches
 # PATTERN (mpirun itself has no OMPI_COMM_WORLD_RANK), or nothing

@@ -113,7 +113,7 @@ kill_test() {
   kill -9 "$victim"
   wait "$job"
   local rc=$? elapsed
-  elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+  elapsed=$(seconds_since "$start")
   echo "rank 1 (pid $victim) killed: mpirun exited $rc after $elapsed s"
   cat "$work/kill.txt" | tail -5
   sleep 1

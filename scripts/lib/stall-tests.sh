@@ -21,9 +21,6 @@ after_first_checkpoint() {
   return 1
 }
 
-# seconds_since START: wall seconds since START (date +%s.%N), two decimals.
-seconds_since() { python3 -c "print(round($(date +%s.%N) - $1, 2))"; }
-
 stop_one_rank() {
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" train "${args[@]}" --out "$work/uninterrupted" > /dev/null || return 1
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" train "${args[@]}" --stall-timeout 5 --out "$work/stopped" > "$work/stopped.txt" 2>&1 &

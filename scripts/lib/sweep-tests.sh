@@ -281,7 +281,7 @@ kill_worker() {
   kill -9 "$pid"
   wait "$job"
   local rc=$? elapsed
-  elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+  elapsed=$(seconds_since "$start")
   sleep 0.5
   echo "rank $victim killed: mpirun exited $rc after $elapsed s"
   [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" || return 1

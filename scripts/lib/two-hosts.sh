@@ -94,6 +94,14 @@ TMP=""
 MPIRUN_PID=""
 CLEANED=0
 
+# namespace_pids: the processes still inside our namespaces, space-separated (possibly none).
+namespace_pids() {
+  local ns
+  for ns in "$NS_A" "$NS_B"; do
+    [ -e "/run/netns/$ns" ] && echo -n " $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+  done
+}
+
 cleanup() {
   [ "$CLEANED" -eq 1 ] && return
   CLEANED=1
@@ -110,10 +118,7 @@ cleanup() {
   # off from mpirun ends its ranks and itself once its keepalives fail).
   local grace_ticks=$(( ${TWO_HOSTS_GRACE:-0} * 10 ))
   for ((i = 0; i < grace_ticks; i++)); do
-    pids=""
-    for ns in "$NS_A" "$NS_B"; do
-      [ -e "/run/netns/$ns" ] && pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
-    done
+    pids="$(namespace_pids)"
     [ -z "${pids// /}" ] && break
     sleep 0.1
   done
@@ -121,10 +126,7 @@ cleanup() {
   # script: SIGKILL it by pid and wait (at most ~5 s) until the kernel has reaped it, so that
   # no rank outlives the script and the namespaces (with the veth pair) really go away.
   for i in $(seq 50); do
-    pids=""
-    for ns in "$NS_A" "$NS_B"; do
-      [ -e "/run/netns/$ns" ] && pids="$pids $(ip netns pids "$ns" 2>/dev/null)"
-    done
+    pids="$(namespace_pids)"
     [ -z "${pids// /}" ] && break
     # Said once: tests assert that a job leaves nothing behind by itself.
     # shellcheck disable=SC2086

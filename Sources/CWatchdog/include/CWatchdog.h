@@ -2,8 +2,7 @@
 #define DPTRAIN_CWATCHDOG_H
 /// The stall watchdog: a thread that ends the process when the rank has made no progress for
 /// the timeout. Progress is marked by `dptrain_watchdog_enter`, at every phase of the work (a
-/// training step's computation, each collective, each evaluation chunk, each pass of a sweep's
-/// dispatch loop). A rank stuck in a collective (another rank stopped, a network partition) or
+/// training step's computation, each collective, each evaluation chunk). A rank stuck in a collective (another rank stopped, a network partition) or
 /// in a hung read stops marking; the thread then writes one line to standard error naming the
 /// rank, its host, the phase, the step and how long, and calls `_exit(status)`: mpirun sees the
 /// exit and takes every rank down. Nothing here calls MPI (it is initialised FUNNELED).
@@ -19,9 +18,4 @@ void dptrain_watchdog_enter(const char *phase, long step, long total);
 /// Names a wait without a deadline of its own (the process is alive and polling; what it waits
 /// for is watched otherwise): the check is off until the next `dptrain_watchdog_enter`.
 void dptrain_watchdog_rest(const char *phase);
-/// The timeout now in force, in seconds (0 when disarmed).
-double dptrain_watchdog_timeout(void);
-/// Ends the process as a stall does: writes `message` (one line) to standard error, then
-/// `_exit` with the configured status. For stalls detected by the caller (a silent peer).
-void dptrain_watchdog_fire(const char *message) __attribute__((noreturn));
 #endif
