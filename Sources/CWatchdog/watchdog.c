@@ -15,6 +15,10 @@ static atomic_int warned;  // the half-way warning of the current wait was writt
 static double fixed = 0, floor_s = 60, factor = 20;
 static char who[256] = "this rank", hint[1024] = "";
 static int exit_status = 6;
+static atomic_llong beat_ns;             // when `dptrain_watchdog_enter` last said a heartbeat was due
+static atomic_llong beat_interval_ns;    // 0: no heartbeats
+static atomic_llong tick_ns;             // the watch thread's last wake
+static atomic_llong resumed_ns;          // when the watch thread last found the process had not been running
 static pthread_once_t started = PTHREAD_ONCE_INIT;
 
 static long long now_ns(void) {
@@ -41,8 +45,7 @@ static void write_line(const char *text) {
   }
 }
 
-// Ends the process: `message` and the hint to standard error, then `_exit` with the status.
-static __attribute__((noreturn)) void fire(const char *message) {
+void dptrain_watchdog_fire(const char *message) {
   char line[2048];
   snprintf(line, sizeof line, "%s; ending the job (exit status %d)%s%s\n", message, exit_status, hint[0] ? ". " : "", hint);
   write_line(line);
@@ -63,7 +66,9 @@ static void *watch(void *unused) {
     // a debugger, a paused machine). It did not wait for anyone: say so, and count afresh.
     long long before = woke;
     woke = now_ns();
+    atomic_store(&tick_ns, woke);
     if (woke - before > 1000000000LL) {
+      atomic_store(&resumed_ns, woke);
       if (atomic_load(&armed) && atomic_load(&last_ns) != 0) {
         char line[512];
         snprintf(line, sizeof line,
@@ -95,7 +100,7 @@ static void *watch(void *unused) {
     }
     snprintf(message, sizeof message, "dptrain: %s stalled: no progress for %.1f s in %s%s (stall timeout %.1f s)", who, idle,
              atomic_load(&phase), where, timeout);
-    fire(message);
+    dptrain_watchdog_fire(message);
   }
   return NULL;
 }
@@ -122,7 +127,7 @@ void dptrain_watchdog_configure(double fixed_seconds, double floor_seconds, doub
   if (fixed_seconds != 0) pthread_once(&started, start_thread);
 }
 
-void dptrain_watchdog_enter(const char *phase_, long step, long total) {
+int dptrain_watchdog_enter(const char *phase_, long step, long total) {
   long long now = now_ns(), last = atomic_load(&last_ns);
   if (last != 0 && now - last > atomic_load(&longest_ns)) atomic_store(&longest_ns, now - last);
   atomic_store(&phase, phase_);
@@ -132,7 +137,24 @@ void dptrain_watchdog_enter(const char *phase_, long step, long total) {
   }
   atomic_store(&last_ns, now);
   atomic_store(&warned, 0);
+  long long interval = atomic_load(&beat_interval_ns);
+  if (interval <= 0 || now - atomic_load(&beat_ns) < interval) return 0;
+  atomic_store(&beat_ns, now);
+  return 1;
 }
+
+double dptrain_watchdog_timeout(void) { return timeout_now(); }
+
+int dptrain_watchdog_was_stopped(void) {
+  static long long asked = 0;  // one caller: the thread that checks the heartbeats
+  long long now = now_ns(), tick = atomic_load(&tick_ns);
+  // Found by the watch thread, or about to be: it has not woken for a second.
+  int stopped = atomic_load(&resumed_ns) > asked || (tick != 0 && now - tick > 1000000000LL);
+  asked = now;
+  return stopped;
+}
+
+void dptrain_watchdog_beat_every(double seconds) { atomic_store(&beat_interval_ns, (long long)(seconds * 1e9)); }
 
 void dptrain_watchdog_rest(const char *phase_) {
   atomic_store(&phase, phase_);

@@ -23,14 +23,34 @@ public enum Watchdog {
   /// training step `step` of `total`.
   @inline(__always)
   public static func enter(_ phase: StaticString, step: Int, of total: Int) {
-    dptrain_watchdog_enter(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self), step, total)
+    if dptrain_watchdog_enter(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self), step, total) != 0 { onBeat?() }
   }
 
   /// Marks progress; `phase` is what comes next, at the step of the last mark.
   @inline(__always)
   public static func enter(_ phase: StaticString) {
-    dptrain_watchdog_enter(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self), 0, -1)
+    if dptrain_watchdog_enter(UnsafeRawPointer(phase.utf8Start).assumingMemoryBound(to: CChar.self), 0, -1) != 0 { onBeat?() }
   }
+
+  /// Called by `enter` at most every `seconds` (on the thread that marks): a sweep's ranks send
+  /// their heartbeats from here, so that a rank's peers hear from it whenever it makes progress,
+  /// inside a long evaluation too. Set once, before the work starts.
+  public static func beat(every seconds: Double, _ action: @escaping () -> Void) {
+    onBeat = action
+    dptrain_watchdog_beat_every(seconds)
+  }
+  nonisolated(unsafe) static var onBeat: (() -> Void)?
+
+  /// The timeout in force now (it grows with the marks when automatic), 0 when disarmed.
+  public static var timeout: Double { dptrain_watchdog_timeout() }
+
+  /// True when this process was not running (a SIGSTOP, a paused machine) since the last call
+  /// (one caller): what it waited for may have been held back meanwhile.
+  public static func wasStopped() -> Bool { dptrain_watchdog_was_stopped() != 0 }
+
+  /// Ends the process as a stall: `message` (which names this rank and what it waited for), the
+  /// exit status and the hint.
+  public static func fire(_ message: String) -> Never { dptrain_watchdog_fire(message) }
 
   /// A wait without a deadline of its own (what it waits for is watched another way).
   public static func rest(_ phase: StaticString) {

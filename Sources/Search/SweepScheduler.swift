@@ -10,6 +10,11 @@ public struct TrialWork: Codable, Sendable {
   public var isFinal: Bool
 }
 
+extension TrialWork: CustomStringConvertible {
+  /// "trial #4", or "the final retraining (trial #12)".
+  public var description: String { isFinal ? "the final retraining (trial #\(id))" : "trial #\(id)" }
+}
+
 /// Rank 0's side of a sweep: plans rounds with the `SweepPlanner`, stores them in the
 /// `SweepStore`, and hands out their trials; a round starts when the one before it is done.
 /// Rebuilt from the database on resume: stored rounds are re-planned from the stored results

@@ -85,6 +85,9 @@ public final class SweepStore {
             PRIMARY KEY (session, rank))
           """)
     }
+    m.registerMigration("v4: each rank's time in its trials' collectives") { db in
+      try db.execute(sql: "ALTER TABLE rank_time ADD COLUMN collectives REAL NOT NULL DEFAULT 0")
+    }
     return m
   }
 
@@ -253,7 +256,8 @@ public final class SweepStore {
       let session = try Int.fetchOne(db, sql: "SELECT sessions FROM sweep WHERE id = 1") ?? 1
       for (rank, t) in rankTimes.enumerated() {
         try db.execute(
-          sql: "INSERT OR REPLACE INTO rank_time VALUES (?, ?, ?, ?, ?)", arguments: [session, rank, t.trials, t.coordination, t.idle])
+          sql: "INSERT OR REPLACE INTO rank_time (session, rank, trials, coordination, idle, collectives) VALUES (?, ?, ?, ?, ?, ?)",
+          arguments: [session, rank, t.trials, t.coordination, t.idle, t.collectives])
       }
     }
   }
@@ -263,9 +267,11 @@ public final class SweepStore {
   public func rankTimes() throws -> [RankTime] {
     try read { db in
       guard try db.tableExists("rank_time") else { return [] }
+      // A database that this process could not migrate (read-only) has no collectives column.
+      let collectives = try db.columns(in: "rank_time").contains { $0.name == "collectives" } ? "sum(collectives)" : "0.0"
       return try Row.fetchAll(
-        db, sql: "SELECT rank, sum(trials), sum(coordination), sum(idle) FROM rank_time GROUP BY rank ORDER BY rank"
-      ).map { RankTime(trials: $0[1], coordination: $0[2], idle: $0[3]) }
+        db, sql: "SELECT rank, sum(trials), sum(coordination), sum(idle), \(collectives) FROM rank_time GROUP BY rank ORDER BY rank"
+      ).map { RankTime(trials: $0[1], coordination: $0[2], idle: $0[3], collectives: $0[4]) }
     }
   }
 

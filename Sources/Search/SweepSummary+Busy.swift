@@ -37,13 +37,15 @@ extension BusyShares {
 }
 
 extension RankTime {
-  /// `time per rank: rank 0 38.1 s in trials, 0.2 s coordinating, 0.9 s idle; rank 1 ...`.
+  /// `time per rank: rank 0 38.1 s in trials (2.3 s of them in collectives), 0.2 s
+  /// coordinating, 0.9 s idle; rank 1 ...`: the collectives are where a rank waited for the
+  /// other ranks of its trials' groups (a slow rank makes the others' grow).
   public static func describe(_ times: [RankTime]) -> String {
     "time per rank: "
       + times.enumerated().map {
         String(
-          format: "rank %d %.1f s in trials, %.2f s coordinating, %.2f s idle", $0.offset, $0.element.trials, $0.element.coordination,
-          $0.element.idle)
+          format: "rank %d %.1f s in trials (%.1f s of them in collectives), %.2f s coordinating, %.2f s idle", $0.offset,
+          $0.element.trials, $0.element.collectives, $0.element.coordination, $0.element.idle)
       }.joined(separator: "; ")
   }
 }

@@ -41,7 +41,8 @@ extension WorkSource {
 /// Messages: rank 0 -> every member of a group: `assign` (the item, or stop), and to every rank
 /// `regroup` (the new group size; every rank then calls `onRegroup`, a collective); a group's
 /// leader -> rank 0: `result` (the report); every rank -> rank 0 after the stop: its `RankTime`.
-/// Each is JSON.
+/// Each is JSON. With `heartbeats`, rank 0 and the workers also hear from each other while
+/// they work and wait, and a silent one ends the sweep (`Heartbeats`).
 public struct TrialDispatcher {
   public let world: any MessagePassing
   /// The ranks of a group now: `minimumGroupSize` or a multiple of it that divides the world.
@@ -54,6 +55,12 @@ public struct TrialDispatcher {
   /// Polled while waiting: true (a signal) makes `coordinate` and `work` stop waiting and throw
   /// `DispatchStopped` (a running trial stops itself through its trainer).
   public var shouldStop: () -> Bool = { false }
+  /// Liveness between rank 0 and the workers; nil: none (a stopped rank then leaves the others
+  /// waiting).
+  public var heartbeats: Heartbeats?
+  /// This rank's seconds in its trials' collectives so far (the trials' own measure), read when
+  /// the dispatch ends: the part of `RankTime.trials` spent waiting for the group's other ranks.
+  public var collectiveSeconds: () -> Double = { 0 }
   static let assignTag = 7101
   static let resultTag = 7102
   static let timeTag = 7103
@@ -109,6 +116,19 @@ public struct TrialDispatcher {
   /// Whether this rank reports its group's results.
   public var isGroupLeader: Bool { world.rank % groupSize == 0 }
 
+  /// What the watchdog names while a rank waits in the dispatch (watched by the heartbeats
+  /// instead).
+  static let resting: StaticString = "the sweep's dispatch (watched by the heartbeats)"
+
+  /// Sends a dispatch message under the watchdog, in `phase`: a message larger than MPI's eager
+  /// limit (a trial's configuration, a report with its metrics) waits for the receiver, and a
+  /// stopped receiver would hold this rank for ever.
+  func deliver(_ message: [UInt8], to rank: Int, tag: Int, _ phase: StaticString) throws {
+    Watchdog.enter(phase, step: 0, of: 0)
+    try world.send(message, to: rank, tag: tag)
+    Watchdog.rest(Self.resting)
+  }
+
   enum Assignment<Work: Codable>: Codable {
     case work(Work)
     case regroup(Int)
@@ -126,6 +146,8 @@ public struct TrialDispatcher {
     var dispatcher = self
     defer { self = dispatcher }
     var clock = RankClock()
+    let heartbeats = self.heartbeats
+    Watchdog.rest(Self.resting)
 
     // With every group idle: the groups that cover the source's next items.
     func regroupIfIdle() throws {
@@ -133,17 +155,23 @@ public struct TrialDispatcher {
       let size = Self.groupSize(ranks: world.size, minimum: dispatcher.minimumGroupSize, items: items)
       guard size != dispatcher.groupSize else { return }
       let message = [UInt8](try encoder.encode(Assignment<S.Work>.regroup(size)))
-      for r in 1..<world.size { try world.send(message, to: r, tag: Self.assignTag) }
+      for r in 1..<world.size { try deliver(message, to: r, tag: Self.assignTag, "telling every rank the new group size") }
       dispatcher.groupSize = size
+      Watchdog.enter("regrouping (every rank splits the world into the new groups)", step: 0, of: 0)
       try dispatcher.onRegroup(size)
+      Watchdog.rest(Self.resting)
     }
 
     func assign(_ g: Int) throws -> Bool {
       guard let work = try source.next(group: g) else { return false }
       let message = [UInt8](try encoder.encode(Assignment.work(work)))
-      for r in dispatcher.ranks(ofGroup: g) where r != 0 { try world.send(message, to: r, tag: Self.assignTag) }
+      for r in dispatcher.ranks(ofGroup: g) where r != 0 {
+        try deliver(message, to: r, tag: Self.assignTag, "sending a trial to its group")
+      }
       running[g] = work
-      try source.started(work, group: g, ranks: dispatcher.ranks(ofGroup: g))
+      let ranks = dispatcher.ranks(ofGroup: g)
+      for r in ranks { heartbeats?.doing[r] = "works on \(work)" }
+      try source.started(work, group: g, ranks: ranks)
       return true
     }
     // Collects reports and keeps groups 1... busy; true if anything happened.
@@ -154,6 +182,10 @@ public struct TrialDispatcher {
         guard let work = running.removeValue(forKey: g) else {
           throw DispatchError("rank \(sourceRank) reported a result but group \(g) had no work")
         }
+        for r in dispatcher.ranks(ofGroup: g) {
+          heartbeats?.heard(r)
+          heartbeats?.doing[r] = "waits for work"
+        }
         let report: S.Report
         do { report = try decoder.decode(S.Report.self, from: Data(bytes)) } catch {
           throw DispatchError("the report of rank \(sourceRank) could not be read: \(error)")
@@ -161,6 +193,8 @@ public struct TrialDispatcher {
         try source.finished(work, report: report, group: g)
         progress = true
       }
+      heartbeats?.beat()
+      try heartbeats?.check()
       try regroupIfIdle()
       for g in 1..<max(1, dispatcher.groupCount) where running[g] == nil {
         guard try assign(g) else { break }
@@ -183,6 +217,7 @@ public struct TrialDispatcher {
         clock.lap(into: &dispatcher.time.trials)
         dispatcher.time.trials -= polling
         dispatcher.time.coordination += polling
+        Watchdog.rest(Self.resting)
         let work = running.removeValue(forKey: 0)!
         try source.finished(work, report: report, group: 0)
         idle.reset()
@@ -199,7 +234,11 @@ public struct TrialDispatcher {
       clock.lap(into: &dispatcher.time.idle)
     }
     let stop = [UInt8](try encoder.encode(Assignment<S.Work>.stop))
-    for r in 1..<world.size { try world.send(stop, to: r, tag: Self.assignTag) }
+    for r in 1..<world.size {
+      try deliver(stop, to: r, tag: Self.assignTag, "telling every rank to stop")
+      heartbeats?.doing[r] = "has been told to stop and to send its times"
+    }
+    dispatcher.time.collectives = collectiveSeconds()
     clock.lap(into: &dispatcher.time.coordination)
     // Every worker answers the stop with its time.
     var times = [RankTime?](repeating: nil, count: world.size)
@@ -208,44 +247,63 @@ public struct TrialDispatcher {
     while times.contains(where: { $0 == nil }) {
       guard let (source, bytes) = try world.receiveIfReady(tag: Self.timeTag) else {
         if shouldStop() { throw DispatchStopped() }
+        try heartbeats?.check()
         waiting.wait()
         continue
       }
       times[source] = try decoder.decode(RankTime.self, from: Data(bytes))
+      heartbeats?.forget(source)
     }
     dispatcher.ranksTime = times.map { $0! }
   }
 
   /// Ranks other than 0: runs every item rank 0 assigns to this rank's group until told to stop.
-  /// `run` returns the report (sent to rank 0 by the group's leader).
-  public mutating func work<Work: Codable, Report: Codable>(_: Work.Type, run: (Work) throws -> Report) throws {
+  /// `run(work, poll)` returns the report (sent to rank 0 by the group's leader); call `poll`
+  /// often, e.g. every training step: it keeps this rank and rank 0 hearing from each other.
+  public mutating func work<Work: Codable, Report: Codable>(
+    _: Work.Type, run: (Work, _ poll: () throws -> Void) throws -> Report
+  ) throws {
     precondition(world.rank != 0, "rank 0 coordinates")
     let encoder = JSONEncoder()
     let decoder = JSONDecoder()
     var idle = Backoff()
     var clock = RankClock()
+    let heartbeats = self.heartbeats
+    Watchdog.rest(Self.resting)
+    func poll() throws {
+      heartbeats?.beat()
+      try heartbeats?.check()
+    }
     while true {
       guard let (_, bytes) = try world.receiveIfReady(tag: Self.assignTag) else {
         if shouldStop() { throw DispatchStopped() }
+        try poll()
         clock.lap(into: &time.coordination)
         idle.wait()
         clock.lap(into: &time.idle)
         continue
       }
+      heartbeats?.heard(0)
       idle.reset()
       switch try decoder.decode(Assignment<Work>.self, from: Data(bytes)) {
       case .stop:
+        time.collectives = collectiveSeconds()
         clock.lap(into: &time.coordination)
-        try world.send([UInt8](try encoder.encode(time)), to: 0, tag: Self.timeTag)
+        try deliver([UInt8](try encoder.encode(time)), to: 0, tag: Self.timeTag, "sending this rank's times to rank 0")
         return
       case .regroup(let size):
         groupSize = size
+        Watchdog.enter("regrouping (every rank splits the world into the new groups)", step: 0, of: 0)
         try onRegroup(size)
+        Watchdog.rest(Self.resting)
       case .work(let work):
         clock.lap(into: &time.coordination)
-        let report = try run(work)
+        let report = try run(work, poll)
+        Watchdog.rest(Self.resting)
         clock.lap(into: &time.trials)
-        if isGroupLeader { try world.send([UInt8](try encoder.encode(report)), to: 0, tag: Self.resultTag) }
+        if isGroupLeader {
+          try deliver([UInt8](try encoder.encode(report)), to: 0, tag: Self.resultTag, "sending the trial's report to rank 0")
+        }
       }
     }
   }
@@ -254,15 +312,18 @@ public struct TrialDispatcher {
 /// A rank's seconds in a sweep's dispatch: inside trials (their training, evaluation and
 /// checkpoints; rank 0's answers to other groups between its steps count as coordination),
 /// coordination (planning, the database, messages, regrouping) and idle (waiting for work or
-/// for the other ranks' reports).
+/// for the other ranks' reports). `collectives` is the part of `trials` spent in the trials'
+/// collectives, waiting for the group's other ranks included.
 public struct RankTime: Codable, Sendable, Equatable {
   public var trials = 0.0
   public var coordination = 0.0
   public var idle = 0.0
-  public init(trials: Double = 0, coordination: Double = 0, idle: Double = 0) {
+  public var collectives = 0.0
+  public init(trials: Double = 0, coordination: Double = 0, idle: Double = 0, collectives: Double = 0) {
     self.trials = trials
     self.coordination = coordination
     self.idle = idle
+    self.collectives = collectives
   }
   public var total: Double { trials + coordination + idle }
 }

@@ -27,6 +27,9 @@ public final class TrialRunner {
   /// Problems the sweep goes on after (a checkpoint that could not be written), and a rank's
   /// own reason for not starting a trial of its group.
   public var warn: (String) -> Void = { _ in }
+  /// This rank's seconds in its finished trials' collectives (waiting for the group's other
+  /// ranks included).
+  public private(set) var collectiveSeconds = 0.0
 
   public init(group: any Communicator, sweepDirectory: String) {
     self.group = group
@@ -38,7 +41,8 @@ public final class TrialRunner {
     "\(c.data)|\(c.validation)|\(c.trainLimit.map(String.init) ?? "")|\(includeTest)"
   }
 
-  /// Trains `work` and reports it; `poll` runs between steps (rank 0 serves the other groups).
+  /// Trains `work` and reports it; `poll` runs between steps (rank 0 serves the other groups;
+  /// every rank keeps up its heartbeats).
   public func run(_ work: TrialWork, poll: (() throws -> Void)?) throws -> TrialReport {
     var splits: DatasetSplits?
     var problem: String?
@@ -53,6 +57,7 @@ public final class TrialRunner {
       // read its data would otherwise leave the others waiting in the first collective.
       if let problem, group.rank != 0 { warn("dptrain sweep: trial #\(work.id), rank \(group.rank) of its group: \(problem)") }
       var failed = [problem == nil ? 0.0 : 1.0]
+      Watchdog.enter("the start of a trial (every rank of its group has read the data)")
       try group.allReduceSum(&failed)
       if failed[0] > 0 && problem == nil { problem = "another rank of this trial's group could not start it (see that rank's error)" }
     }
@@ -115,6 +120,7 @@ public final class TrialRunner {
         trainSeconds: 0, samplesPerSecond: 0, gemm: kernel.description)
     }
     if let error = observer.pollError { throw error }
+    collectiveSeconds += result.communicationSeconds
     if group.rank == 0 { try? FileManager.default.removeItem(atPath: checkpoints) }
     var report = TrialReport(
       status: .finished, metrics: result.metrics.map(EpochMetrics.init), steps: result.steps, trainSeconds: result.trainSeconds,

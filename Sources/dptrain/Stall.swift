@@ -3,7 +3,7 @@ import Distributed
 import Foundation
 import Training
 
-/// `--stall-timeout`, for `train`: the stall watchdog of a multi-rank job.
+/// `--stall-timeout`, for `train` and `sweep`: the stall watchdog of a multi-rank job.
 struct StallOptions: ParsableArguments {
   @Option(
     help: ArgumentHelp(

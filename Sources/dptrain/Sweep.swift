@@ -41,6 +41,8 @@ struct Sweep: ParsableCommand {
 
   @OptionGroup(title: "Matrix products") var gemmOptions: GEMMOptions
 
+  @OptionGroup(title: "Stalls") var stallOptions: StallOptions
+
   @Option(name: .customShort("k"), help: "Rows of the best-configurations table printed at the end.")
   var top = 3
 
@@ -85,6 +87,25 @@ struct Sweep: ParsableCommand {
     }
   }
 
+  /// Arms the stall watchdog on every rank of a multi-rank sweep: inside a trial of several
+  /// ranks its marks find a rank stuck in a collective; between rank 0 and the workers,
+  /// heartbeats (sent at the marks, between steps and while waiting) find a silent one.
+  func watchStalls(_ dispatcher: inout TrialDispatcher, world: any MessagePassing) {
+    guard world.size > 1 else { return }
+    let hint =
+      "Finished trials are kept in \(out)/\(SweepStore.fileName) and running ones continue from their checkpoints; continue with: dptrain sweep \(spec) --out \(out) --resume"
+    stallOptions.arm(world, hint: hint)
+    guard Watchdog.timeout > 0 else { return }
+    let who = StallOptions.describe(rank: world.rank, of: world.size)
+    let heartbeats = Heartbeats(
+      world: world, timeout: { Watchdog.timeout }, interval: min(2, Watchdog.timeout / 10), wasStopped: Watchdog.wasStopped
+    ) {
+      Watchdog.fire("dptrain: \(who) stalled: \($0)")
+    }
+    Watchdog.beat(every: heartbeats.interval) { heartbeats.beat() }
+    dispatcher.heartbeats = heartbeats
+  }
+
   /// A signal stopped the sweep: a rank's waiting (`DispatchStopped`) or its trial (`interrupted`).
   static func isStop(_ error: any Error) -> Bool {
     if error is DispatchStopped { return true }
@@ -124,8 +145,11 @@ struct Sweep: ParsableCommand {
     runner.prefetched = prefetch
     runner.stopRequested = { dptrain_stop_signal() != 0 }
     runner.warn = { printError($0) }
+    dispatcher.collectiveSeconds = { runner.collectiveSeconds }
+    watchStalls(&dispatcher, world: world)
     guard world.rank == 0 else {
-      try dispatcher.work(TrialWork.self) { try runner.run($0, poll: nil) }
+      try dispatcher.work(TrialWork.self) { work, poll in try withoutActuallyEscaping(poll) { try runner.run(work, poll: $0) } }
+      Watchdog.rest("finishing the sweep")
       return
     }
 
@@ -168,6 +192,7 @@ struct Sweep: ParsableCommand {
       }
       throw error
     }
+    Watchdog.rest("finishing the sweep")
     try store.record(rankTimes: dispatcher.ranksTime)
     try store.setStatus("finished")
     let summary = try SweepSummary(store: store)

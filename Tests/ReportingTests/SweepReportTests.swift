@@ -54,7 +54,9 @@ struct SweepReportTests {
       }
       outcomes.append(RoundOutcome(round: round, scores: scores))
     }
-    try store.record(rankTimes: [RankTime(trials: 1, coordination: 0.25, idle: 0.5), RankTime(trials: 1.5, coordination: 0, idle: 0.25)])
+    try store.record(rankTimes: [
+      RankTime(trials: 1, coordination: 0.25, idle: 0.5, collectives: 0.4), RankTime(trials: 1.5, coordination: 0, idle: 0.25),
+    ])
     return dir
   }
 
@@ -82,7 +84,10 @@ struct SweepReportTests {
     // diverged one has none): 8, 3 and 1.
     let arrivals = try #require(charts["rung-arrivals"])
     #expect(arrivals.series == 3 && arrivals.points == [8, 3, 1])
-    #expect(report.html().contains("time per rank: rank 0 1.0 s in trials, 0.25 s coordinating, 0.50 s idle; rank 1 1.5 s in trials"))
+    #expect(
+      report.html().contains(
+        "time per rank: rank 0 1.0 s in trials (0.4 s of them in collectives), 0.25 s coordinating, 0.50 s idle; rank 1 1.5 s in trials (0.0 s"
+      ))
     // Every trial on the ranks that ran it: 9 + 3 + 1 trials, 2 ranks.
     let timeline = try #require(charts["timeline"])
     #expect(timeline.series == 2 && timeline.points == [13] && timeline.bars == 13)

@@ -9,6 +9,8 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
   struct Job: Codable, Equatable {
     var id: Int
     var sleepMicroseconds: UInt32
+    /// The rank that runs this job without a poll (silent, as if stopped).
+    var silentRank: Int? = nil
   }
   struct Report: Codable, Equatable {
     var id: Int
@@ -69,18 +71,23 @@ final class RoundJobs: WorkSource, @unchecked Sendable {
 
 @Suite("Trial dispatch over a communicator")
 struct DispatcherTests {
-  static func run(size: Int, groupSize: Int, rounds: [[RoundJobs.Job]], regroups: Bool = false) throws -> RoundJobs {
+  static func run(
+    size: Int, groupSize: Int, rounds: [[RoundJobs.Job]], regroups: Bool = false,
+    heartbeats: (@Sendable (any MessagePassing) -> Heartbeats)? = nil
+  ) throws -> RoundJobs {
     let source = RoundJobs(rounds: rounds)
     source.regroups = regroups
     _ = try InProcessGroup.run(size: size) { world in
       var dispatcher = try TrialDispatcher(world: world, groupSize: groupSize)
+      dispatcher.heartbeats = heartbeats?(world)
       var group = try world.split(color: dispatcher.group, key: world.rank)
       dispatcher.onRegroup = { size in group = try world.split(color: world.rank / size, key: world.rank) }
       func execute(_ job: RoundJobs.Job, poll: () throws -> Void = {}) throws -> RoundJobs.Report {
         // "Training steps" of at most 500 us, with a poll after each (as the trainer's observer).
         var left = job.sleepMicroseconds
         while left > 0 {
-          let slice = min(left, 500)
+          // A job of `silentRank` runs without polling: the rank is stopped, for its peers.
+          let slice = job.silentRank == world.rank ? left : min(left, 500)
           usleep(slice)
           left -= slice
           try poll()
@@ -93,7 +100,7 @@ struct DispatcherTests {
         try dispatcher.coordinate(source) { job, poll in try execute(job, poll: poll) }
         source.rankTimes = dispatcher.ranksTime
       } else {
-        try dispatcher.work(RoundJobs.Job.self) { try execute($0) }
+        try dispatcher.work(RoundJobs.Job.self) { job, poll in try execute(job, poll: poll) }
       }
     }
     return source
@@ -183,6 +190,44 @@ struct DispatcherTests {
     let slowGroup = source.startedGroups[jobs[slowFirst].id]!
     let others = source.startedGroups.filter { $0.key != jobs[slowFirst].id }
     #expect(others.values.filter { $0 != slowGroup }.count >= 10, "\(source.startedGroups.sorted { $0.key < $1.key })")
+  }
+
+  /// Two ranks with heartbeats (timeout 1 s): rank 1 gets the first job, rank 0 the second
+  /// (groups 1... are served first). The `silent` rank's job runs 3 s without a poll, the
+  /// other's 2.5 s with a poll every 0.5 ms: the other rank finds the silence after about 1 s,
+  /// mid-job, and names the silent rank and what it was doing; the polled job, longer than the
+  /// timeout, is never taken for silence.
+  @Test("a silent rank (stopped, for its peers) is found by the other side's heartbeats and named", arguments: [1, 0])
+  func silence(silent: Int) throws {
+    let messages = Messages()
+    let jobs = [3_000_000, 2_500_000].enumerated().map { i, us in
+      RoundJobs.Job(id: i + 1, sleepMicroseconds: UInt32(us), silentRank: 1 - i == silent ? silent : nil)
+    }
+    #expect(throws: (any Error).self) {
+      _ = try Self.run(size: 2, groupSize: 1, rounds: [jobs]) { world in
+        Heartbeats(world: world, timeout: { 1.0 }, interval: 0.1) { message in
+          messages.append("rank \(world.rank): \(message)")
+          throw DispatchError(message)
+        }
+      }
+    }
+    let found = messages.all
+    let expected =
+      silent == 1
+      ? #/rank 0: no word from rank 1 for 1\.[0-9] s, while it works on Job\(id: 1.*\(stall timeout 1\.0 s\)/#
+      : #/rank 1: no word from rank 0 \(the coordinator\) for 1\.[0-9] s \(stall timeout 1\.0 s\)/#
+    let first = try #require(found.first, "no rank found the silence")
+    #expect(first.message.wholeMatch(of: expected) != nil, "\(found)")
+    // Found mid-way (about 1 s in), not once the silent job ended (3 s).
+    #expect(first.seconds < 2, "\(found)")
+  }
+
+  final class Messages: @unchecked Sendable {
+    private var list: [(message: String, seconds: Double)] = []
+    private let lock = NSLock()
+    private let start = Date()
+    func append(_ m: String) { lock.withLock { list.append((m, Date().timeIntervalSince(start))) } }
+    var all: [(message: String, seconds: Double)] { lock.withLock { list } }
   }
 
   @Test("a group size that does not divide the ranks is refused, naming the flag")

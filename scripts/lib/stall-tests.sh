@@ -55,32 +55,54 @@ two_hosts_run() {
   "$here/two-hosts.sh" --ranks-per-host 1 -- "$DPTRAIN" train "${args[@]}" "$@" --out "$work/$name" > "$work/$name.txt" 2>&1 &
 }
 
+# link_down MODE: two simulated hosts, the veth link taken down once the run has checkpointed.
+# keepalive: --stall-timeout 20; mpirun's TCP keepalives (10 s + 3 x 2 s) find the lost host
+# first and end the job with Open MPI's status 205, after rank 0 has said where it waits.
+# retries: --stall-timeout 5 on hosts whose TCP gives up after 3 retransmissions
+# (net.ipv4.tcp_retries2=3): rank 0's watchdog ends the job with status 6, and mpirun, whose
+# order to the lost host's daemon can then fail, exits within seconds.
+# Either way no dptrain is left and --resume gives the uninterrupted model bit for bit.
 link_down() {
-  two_hosts_run two-uninterrupted
-  wait $! || { local rc=$?; cat "$work/two-uninterrupted.txt"; return "$rc"; }
-  # The rank on host B ends by its own watchdog at 20 s, after mpirun: 8 s of grace to do so.
-  TWO_HOSTS_GRACE=8 two_hosts_run two-cut --stall-timeout 20
+  local mode="$1" name="two-cut-$1" timeout=20 end="lost communication with a remote daemon"
+  [ "$mode" = retries ] && { timeout=5; end="Exit code: +6"; }
+  [ -f "$work/two-uninterrupted/model.safetensors" ] || {
+    two_hosts_run two-uninterrupted
+    wait $! || { local rc=$?; cat "$work/two-uninterrupted.txt"; return "$rc"; }
+  }
+  # The rank on host B ends by its own watchdog, after mpirun: 8 s of grace to do so.
+  if [ "$mode" = retries ]; then
+    TWO_HOSTS_TCP_RETRIES2=3 TWO_HOSTS_GRACE=8 two_hosts_run "$name" --stall-timeout "$timeout"
+  else
+    TWO_HOSTS_GRACE=8 two_hosts_run "$name" --stall-timeout "$timeout"
+  fi
   local job=$! start rc elapsed
-  after_first_checkpoint "$work/two-cut" || { cat "$work/two-cut.txt"; return 1; }
+  after_first_checkpoint "$work/$name" || { cat "$work/$name.txt"; return 1; }
   start=$(date +%s.%N)
   ip -n "dpt-a-$job" link set "dpta$job" down || return 1
-  for _ in $(seq 600); do grep -q "lost communication with a remote daemon" "$work/two-cut.txt" && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -qE "$end" "$work/$name.txt" && break; sleep 0.1; done
   elapsed=$(seconds_since "$start")
   wait "$job"
   rc=$?
-  cat "$work/two-cut.txt"
-  echo "ended with status $rc: mpirun's message $elapsed s after the link went down (--stall-timeout 20, mpirun keepalive 10 s + 3 x 2 s)"
-  # mpirun's keepalive finds the lost host first (Open MPI's message, status 205); the rank on
-  # host A has said by then where it waits.
-  [ "$rc" -eq 205 ] && python3 -c "assert $elapsed < 20" &&
-    grep -qE "^dptrain: rank 0 of 2 \(host dpt-a-[0-9]+\) has made no progress for 10\.[0-9] s in .* at step [0-9]+ of 1600" "$work/two-cut.txt" &&
-    grep -q "lost communication with a remote daemon" "$work/two-cut.txt" || return 1
+  cat "$work/$name.txt"
+  echo "ended with status $rc: mpirun's message $elapsed s after the link went down (--stall-timeout $timeout, $mode)"
+  local half
+  half=$(python3 -c "print(int($timeout / 2))")
+  grep -qE "^dptrain: rank 0 of 2 \(host dpt-a-[0-9]+\) has made no progress for $half\.[0-9] s in .* at step [0-9]+ of 1600" "$work/$name.txt" || return 1
+  if [ "$mode" = retries ]; then
+    # mpirun then needs 5-6 s more: its order to the lost host's daemon fails after TCP's
+    # 3 retransmissions.
+    [ "$rc" -eq 6 ] && python3 -c "assert $elapsed < $timeout + 8" &&
+      grep -qE "^dptrain: rank 0 of 2 \(host dpt-a-[0-9]+\) stalled: no progress for 5\.[0-9] s in .* at step [0-9]+ of 1600 .*exit status 6" "$work/$name.txt" || return 1
+  else
+    [ "$rc" -eq 205 ] && python3 -c "assert $elapsed < 20" || return 1
+  fi
   # Nothing of dptrain's is left (the rank on host B ends by its own watchdog).
-  ! grep -E "two-hosts.sh: killing what the job left.*dptrain" "$work/two-cut.txt" || return 1
-  "$here/two-hosts.sh" --ranks-per-host 1 -- "$DPTRAIN" train --resume "$work/two-cut" --blas-threads 1 --quiet --no-report > "$work/resumed.txt" 2>&1 || { cat "$work/resumed.txt"; return 1; }
-  cmp "$work/two-uninterrupted/model.safetensors" "$work/two-cut/model.safetensors" && diff "$work/two-uninterrupted/metrics.csv" "$work/two-cut/metrics.csv"
+  ! grep -E "two-hosts.sh: killing what the job left.*dptrain" "$work/$name.txt" || return 1
+  "$here/two-hosts.sh" --ranks-per-host 1 -- "$DPTRAIN" train --resume "$work/$name" --blas-threads 1 --quiet --no-report > "$work/resumed.txt" 2>&1 || { cat "$work/resumed.txt"; return 1; }
+  cmp "$work/two-uninterrupted/model.safetensors" "$work/$name/model.safetensors" && diff "$work/two-uninterrupted/metrics.csv" "$work/$name/metrics.csv"
 }
-check_skippable "two simulated hosts, the link taken down mid-run: the job ends within 20 s, rank 0 named its wait, no dptrain left; --resume gives the uninterrupted model bit for bit" link_down
+check_skippable "two simulated hosts, the link taken down mid-run: mpirun's keepalives end the job (205) within 20 s, rank 0 named its wait, no dptrain left; --resume gives the uninterrupted model bit for bit" link_down keepalive
+check_skippable "the same on hosts with net.ipv4.tcp_retries2=3 and --stall-timeout 5: the watchdog ends the job with status 6 within 13 s, naming phase and step" link_down retries
 
 slow_link() {
   two_hosts_run fast-link --epochs 2

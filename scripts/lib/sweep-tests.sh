@@ -92,7 +92,7 @@ EOF
 check "groups follow the work: on 2 ranks, the rung of one trial and the final run train on both ranks; each rank's time is stored and shown" bash -c "
   ${MPIRUN[*]} -np 2 '$DPTRAIN' sweep '$work/halving.yaml' --out '$work/halving' > '$work/halving.txt' 2>&1 || { cat '$work/halving.txt'; exit 1; }
   grep -q '^groups: 1 of 2 rank(s)' '$work/halving.txt' && grep -qE '^busy: rank 0 [0-9.]+%, rank 1 [0-9.]+% of [0-9.]+ s; the sweep [0-9.]+%' '$work/halving.txt' || { cat '$work/halving.txt'; exit 1; }
-  grep -qE '^time per rank: rank 0 [0-9.]+ s in trials, [0-9.]+ s coordinating, [0-9.]+ s idle; rank 1 [0-9.]+ s in trials' '$work/halving.txt' || { cat '$work/halving.txt'; exit 1; }
+  grep -qE '^time per rank: rank 0 [0-9.]+ s in trials \([0-9.]+ s of them in collectives\), [0-9.]+ s coordinating, [0-9.]+ s idle; rank 1 [0-9.]+ s in trials' '$work/halving.txt' || { cat '$work/halving.txt'; exit 1; }
   '$DPTRAIN' sweep-status '$work/halving' > '$work/halving-status.txt' && grep -qE '^time per rank: rank 0 ' '$work/halving-status.txt' || exit 1
   python3 -c \"
 import sqlite3
@@ -100,6 +100,10 @@ rows = sqlite3.connect('$work/halving/sweep.sqlite').execute('SELECT id, round, 
 print(rows)
 assert [r for r in rows if r[1] == 0] and all(r[2] in ('0', '1') for r in rows if r[1] == 0), rows
 assert len([r for r in rows if r[1] != 0]) == 2 and all(r[2] == '0,1' for r in rows if r[1] != 0), rows
+# Both ranks trained the 2-rank trials: each waited in their collectives, part of its trial time.
+times = sqlite3.connect('$work/halving/sweep.sqlite').execute('SELECT rank, trials, collectives FROM rank_time ORDER BY rank').fetchall()
+print('collectives:', times)
+assert len(times) == 2 and all(0 < c < t for _, t, c in times), times
 \""
 check "the rung-1 trial, trained on 2 ranks, = mpirun -np 2 dptrain train with its options" matches_train "$work/halving/sweep.sqlite" 3 2
 # On 4 ranks: rung 0's 2 trials on 2 groups of 2, rung 1's lone trial on all 4 ranks.
@@ -264,29 +268,42 @@ trial_checkpoint() {
 }
 check "a trial interrupted mid-way continues from its own checkpoint on resume, to the uninterrupted result" trial_checkpoint
 
-# kill_worker RANK: mpirun -np 2 running the long sweep, rank RANK killed (SIGKILL) once a trial
-# has checkpointed: the job ends within seconds with nothing left, and --resume continues the
-# killed trials from their checkpoints to the uninterrupted 2-rank table.
-kill_worker() {
-  local victim="$1" dir="$work/fault-worker-$1"
+# fault_rank SIGNAL RANK: mpirun -np 2 running the long sweep, rank RANK sent SIGNAL once a trial
+# has checkpointed: KILL ends the job within seconds (mpirun sees the exit); STOP ends it by the
+# stall watchdog (--stall-timeout 5, status 6), found by the other rank's heartbeats or its
+# watchdog. Nothing is left, and --resume continues the interrupted trials from their checkpoints
+# to the uninterrupted 2-rank table.
+fault_rank() {
+  local signal="$1" victim="$2" dir="$work/fault-$1-$2"
+  local stall=()
+  [ "$signal" = STOP ] && stall=(--stall-timeout 5)
   [ -f "$work/long-2a/sweep.sqlite" ] ||
     "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-2a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
-  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --blas-threads 1 --no-report > /dev/null 2>&1 &
+  "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --blas-threads 1 --no-report "${stall[@]}" > "$work/fault.txt" 2>&1 &
   local job=$!
   for _ in $(seq 600); do ls "$dir"/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
   local pid start
   pid="$(rank_pid "--out $dir" "$victim")"
   [ -n "$pid" ] || { echo "rank $victim not found"; kill "$job"; return 1; }
   start=$(date +%s.%N)
-  kill -9 "$pid"
+  kill "-$signal" "$pid"
   wait "$job"
   local rc=$? elapsed
   elapsed=$(seconds_since "$start")
   sleep 0.5
-  echo "rank $victim killed: mpirun exited $rc after $elapsed s"
-  [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" || return 1
+  echo "rank $victim sent SIG$signal: mpirun exited $rc after $elapsed s"
+  [ "$rc" -ne 0 ] && python3 -c "assert $elapsed < 30" || { cat "$work/fault.txt"; return 1; }
+  if [ "$signal" = STOP ]; then
+    grep -E "^dptrain: rank [01] of 2 .*stalled" "$work/fault.txt" | sed 's/^/stalled: /'
+    # Rank 0 hears nothing from a stopped rank 1 while it trains its own trial; rank 1, whose
+    # trial needs no other rank, hears nothing from a stopped rank 0, or waits for it to take its
+    # report.
+    local expected="^dptrain: rank 0 of 2 \(host .*\) stalled: no word from rank 1 for 5\.[0-9] s, while it works on trial #[12] \(stall timeout 5\.0 s\); ending the job \(exit status 6\)"
+    [ "$victim" = 0 ] && expected="^dptrain: rank 1 of 2 \(host .*\) stalled: (no word from rank 0 \(the coordinator\)|no progress for 5\.[0-9] s in sending the trial's report to rank 0).*exit status 6.*dptrain sweep $work/long.yaml --out $dir --resume"
+    [ "$rc" -eq 6 ] && grep -qE "$expected" "$work/fault.txt" || { cat "$work/fault.txt"; return 1; }
+  fi
   pgrep -f -- "--out $dir" && { echo "processes left behind"; return 1; }
-  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status != 'finished'")" -gt 0 ] || { echo "the sweep ended before the kill"; return 1; }
+  [ "$(sql "$dir/sweep.sqlite" "SELECT count(*) FROM trial WHERE status != 'finished'")" -gt 0 ] || { echo "the sweep ended before the fault"; return 1; }
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --resume --blas-threads 1 --no-report > "$work/kw.txt" 2>&1 || { cat "$work/kw.txt"; return 1; }
   grep -E "continued from its checkpoint" "$work/kw.txt" | sed 's/^/resumed: /'
   diff <("$DPTRAIN" top "$dir" -k 2) <("$DPTRAIN" top "$work/long-2a" -k 2)
@@ -313,9 +330,11 @@ term_sweep() {
   grep -q "continued from its checkpoint at step" "$work/term2.txt" || { cat "$work/term2.txt"; return 1; }
   diff <("$DPTRAIN" top "$dir" -k 2) <("$DPTRAIN" top "$work/long-2a" -k 2)
 }
-CHECK_FIGURES="$CHECK_FIGURES|^rank [01] killed: |^resumed: |^term: |^SIGTERM: "
-check "kill -9 of a worker rank mid-trial: ends within seconds, nothing left, resume continues its trial to the uninterrupted table" kill_worker 1
-check "kill -9 of rank 0 (the coordinator) mid-trial: the same" kill_worker 0
+CHECK_FIGURES="$CHECK_FIGURES|^rank [01] sent SIG|^resumed: |^term: |^SIGTERM: |^stalled: "
+check "kill -9 of a worker rank mid-trial: ends within seconds, nothing left, resume continues its trial to the uninterrupted table" fault_rank KILL 1
+check "kill -9 of rank 0 (the coordinator) mid-trial: the same" fault_rank KILL 0
+check "kill -STOP of a worker rank mid-trial (--stall-timeout 5): rank 0 names it, status 6, nothing left, resume reaches the uninterrupted table" fault_rank STOP 1
+check "kill -STOP of rank 0 (the coordinator) mid-trial: rank 1 ends the sweep with status 6; the same" fault_rank STOP 0
 check "SIGTERM to mpirun -np 2 during a sweep: running trials checkpoint and stop, nothing left, resume continues them to the uninterrupted table" term_sweep
 
 check "--resume with another spec is refused, naming both" bash -c "

@@ -31,6 +31,9 @@
 # TWO_HOSTS_MPIRUN_ARGS (words) adds extra mpirun options, e.g. "--output-filename DIR".
 # TWO_HOSTS_GRACE=SECONDS (whole) lets processes left in the namespaces end by themselves that
 # long before the cleanup kills them (and says so on standard error).
+# TWO_HOSTS_TCP_RETRIES2=N sets net.ipv4.tcp_retries2 on both hosts (their namespaces' own
+# copy): how many times TCP retransmits unacknowledged data before it gives up on a connection
+# (Linux's default 15 is about 15 minutes), as a cluster's hosts may be configured.
 #
 # Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN), iproute2 (installed with apt if missing),
 # util-linux's unshare, and Open MPI's mpirun. Where namespaces cannot be made it prints
@@ -161,6 +164,10 @@ ip -n "$NS_A" addr add "$ADDR_A/24" dev "$VETH_A"
 ip -n "$NS_B" addr add "$ADDR_B/24" dev "$VETH_B"
 ip -n "$NS_A" link set "$VETH_A" up
 ip -n "$NS_B" link set "$VETH_B" up
+if [ -n "${TWO_HOSTS_TCP_RETRIES2:-}" ]; then
+  ip netns exec "$NS_A" sysctl -qw net.ipv4.tcp_retries2="$TWO_HOSTS_TCP_RETRIES2"
+  ip netns exec "$NS_B" sysctl -qw net.ipv4.tcp_retries2="$TWO_HOSTS_TCP_RETRIES2"
+fi
 set +e
 
 TMP="$(mktemp -d /tmp/dpt-two-hosts.XXXXXX)"
