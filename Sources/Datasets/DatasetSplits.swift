@@ -156,6 +156,16 @@ public struct DatasetSplits: Sendable {
     for name in names where fileExists(joinPath(directory, name)) {
       return joinPath(directory, name)
     }
+    // A name that is there but not a regular file (a directory, a FIFO): say so, not "not found".
+    for name in names {
+      let path = joinPath(directory, name)
+      switch fileKind(path) {
+      case .directory: throw DatasetError(.missingFile, path: path, "is a directory, expected a regular IDX file")
+      case .other:
+        throw DatasetError(.missingFile, path: path, "is not a regular file (a FIFO, a device or a socket), expected an IDX file")
+      default: continue
+      }
+    }
     throw DatasetError(
       .missingFile, path: joinPath(directory, names[1]),
       "file not found: expected one of \(names.joined(separator: ", ")) in \(directory)")

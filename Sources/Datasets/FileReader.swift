@@ -60,6 +60,9 @@ final class ZReader {
       throw DatasetError(.missingFile, path: path, "file not found: expected a readable file")
     case .directory:
       throw DatasetError(.missingFile, path: path, "is a directory, expected a regular file")
+    case .other:
+      // Reading a FIFO would wait for a writer, a device could be endless.
+      throw DatasetError(.missingFile, path: path, "is not a regular file (a FIFO, a device or a socket), expected a regular file")
     default: break
     }
     guard let f = gzopen(path, "rb") else {

@@ -33,12 +33,25 @@ public struct FileError: Error, CustomStringConvertible {
 
 /// The system's reason for a failed file operation ("No space left on device", "Permission
 /// denied"), not Foundation's wrapper text.
-public func describeIOError(_ error: any Error) -> String {
+public func describeIOError(_ error: any Error, path: String? = nil) -> String {
   let ns = error as NSError
   if let inner = ns.userInfo[NSUnderlyingErrorKey] as? any Error {
     let underlying = inner as NSError
     if underlying.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(underlying.code))) }
   }
   if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-  return ns.localizedDescription
+  var isDirectory: ObjCBool = false
+  if let path, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+    return "it is a directory"
+  }
+  // Foundation's own codes (its text reads "The operation could not be completed").
+  guard ns.domain == NSCocoaErrorDomain else { return ns.localizedDescription }
+  switch ns.code {
+  case 4, 260: return String(cString: strerror(ENOENT))
+  case 257, 513: return String(cString: strerror(EACCES))
+  case 516: return "a file of that name already exists"
+  case 640: return String(cString: strerror(ENOSPC))
+  case 512, 256: return "the write failed (is the path a directory, or its parent missing or read-only?)"
+  default: return ns.localizedDescription
+  }
 }

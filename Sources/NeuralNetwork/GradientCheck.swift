@@ -1,3 +1,4 @@
+import Foundation
 import LinearAlgebra
 
 /// Numerical differentiation scheme of the gradient check.
@@ -20,7 +21,8 @@ public struct GradientCheckEntry: Codable, Sendable {
   public var maxAbsolute: Double
   /// Largest `|a|` among the checked entries, so a reader can judge the absolute scale.
   public var maxAnalytic: Double
-  /// The entry with the largest relative error: its flat index, `a` and `n`.
+  /// The entry with the largest relative error: its index within the tensor (row-major), `a` and
+  /// `n`.
   public var worstIndex: Int
   public var worstAnalytic: Double
   public var worstNumerical: Double
@@ -156,8 +158,10 @@ public struct GradientCheck {
   /// magnitude ~n * 2.3 and ~lambda * sum ||W||^2 against each other, which would add rounding
   /// noise of ~1e-11 per unit of h^-1 to every numerical gradient.
   public mutating func run(
-    method: DifferenceMethod, h: Double, selection: [String: [Int]], eps: Double = GradientCheck.defaultRelativeErrorFloor
+    method: DifferenceMethod, h: Double, selection: [String: [Int]], eps: Double = GradientCheck.defaultRelativeErrorFloor,
+    progress: ((_ done: Int) -> Void)? = nil
   ) throws -> [GradientCheckEntry] {
+    var done = 0
     let cache = ForwardCache<Double>(architecture: model.architecture, capacity: max(rows, 1))
     let analytic = try analyticGradient(cache: cache)
     let base = method == .forward ? try sampleLosses(cache: cache) : []
@@ -192,6 +196,8 @@ public struct GradientCheck {
         if relative > worst.relative { worst = (i, relative, a, numerical) }
         maxAbsolute = max(maxAbsolute, difference)
         maxAnalytic = max(maxAnalytic, abs(a))
+        done += 1
+        progress?(done)
       }
       let mean = errors.isEmpty ? 0 : errors.reduce(0, +) / Double(errors.count)
       let variance = errors.isEmpty ? 0 : errors.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(errors.count)
@@ -199,9 +205,27 @@ public struct GradientCheck {
         GradientCheckEntry(
           name: slot.name, checked: indices.count, total: slot.count, maxRelative: errors.max() ?? 0,
           meanRelative: mean, varianceRelative: variance, maxAbsolute: maxAbsolute, maxAnalytic: maxAnalytic,
-          worstIndex: worst.index, worstAnalytic: worst.a, worstNumerical: worst.n))
+          worstIndex: worst.index < 0 ? -1 : worst.index - slot.offset, worstAnalytic: worst.a, worstNumerical: worst.n))
     }
     return entries
+  }
+
+  /// Seconds of one pass over the samples (the loss of each), the unit of the check's cost: the
+  /// best of 3.
+  public func secondsPerPass() throws -> Double {
+    let cache = ForwardCache<Double>(architecture: model.architecture, capacity: max(rows, 1))
+    var best = Double.infinity
+    for _ in 0..<3 {
+      let start = DispatchTime.now().uptimeNanoseconds
+      _ = try sampleLosses(cache: cache)
+      best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+    return best
+  }
+
+  /// Passes over the samples that `run` makes for `selection`.
+  public static func passes(method: DifferenceMethod, selection: [String: [Int]]) -> Int {
+    selection.values.reduce(0) { $0 + $1.count } * (method == .centered ? 2 : 1)
   }
 
   /// `sum_i (a_i - b_i)`.

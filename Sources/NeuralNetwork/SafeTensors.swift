@@ -89,7 +89,8 @@ public enum SafeTensors {
       }
       let begin = offsets[0]
       let end = offsets[1]
-      guard !overflow, begin >= 0, end >= begin, end - begin == count * width, body + end <= data.count else {
+      let (bytes, tooMany) = count.multipliedReportingOverflow(by: width)
+      guard !overflow, !tooMany, begin >= 0, end >= begin, end - begin == bytes, end <= data.count - body else {
         throw fail(
           "tensor '\(name)': data_offsets \(offsets) do not match shape \(shape) x \(width) bytes within the file's \(data.count - body) data bytes"
         )

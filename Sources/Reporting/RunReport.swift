@@ -64,6 +64,8 @@ public struct RunReport {
     self.directory = directory
     func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
     configuration = try Self.decode(TrainingConfiguration.self, path("config.json"))
+    // A hand-edited configuration out of range is named, not drawn (or trapped on).
+    do { try configuration.validate() } catch { throw FileError(.malformed, path: path("config.json"), problem: "\(error)") }
     metrics = try Self.readMetrics(path("metrics.csv"))
     summary = FileManager.default.fileExists(atPath: path("summary.json")) ? try Self.decode(RunSummary.self, path("summary.json")) : nil
     gradients =

@@ -1,3 +1,5 @@
+import Training
+
 /// The checks a spec must pass before it is planned, whether it came from a file (`parse`
 /// runs them and adds line numbers) or was built in code or decoded from a sweep store.
 extension SweepSpec {
@@ -90,11 +92,14 @@ extension SweepSpec {
 
   private func strategyProblems() -> [(field: String, problem: String)] {
     var found: [(field: String, problem: String)] = []
-    func atLeast(_ value: Int, _ minimum: Int, _ field: String, _ meaning: String) {
+    func atLeast(_ value: Int, _ minimum: Int, _ field: String, _ meaning: String, maximum: Int? = nil) {
       if value < minimum {
         found.append(("strategy.\(field)", "expected an integer >= \(minimum) (\(meaning)), got \(value)"))
+      } else if let maximum, value > maximum {
+        found.append(("strategy.\(field)", "expected an integer <= \(maximum) (\(meaning)), got \(value)"))
       }
     }
+    let budgets = TrainingConfiguration.Limits.epochs
     switch strategy {
     case .grid:
       for p in parameters {
@@ -112,9 +117,9 @@ extension SweepSpec {
     case .random(let trials):
       atLeast(trials, 1, "trials", "configurations to sample")
     case .coarseToFine(let stages, let trials, let topK, let margin):
-      atLeast(stages, 1, "stages", "rounds of sampling")
+      atLeast(stages, 1, "stages", "rounds of sampling", maximum: 1000)
       atLeast(trials, 1, "trials", "configurations per stage")
-      atLeast(topK, 1, "top_k", "best configurations that define the next ranges")
+      atLeast(topK, 1, "top_k", "best configurations that define the next ranges", maximum: 100_000)
       if !(margin.isFinite && margin >= 0) {
         let expecting = "a number >= 0 (fraction of the span added on each side)"
         found.append(("strategy.margin", "expected \(expecting), got \(margin)"))
@@ -122,11 +127,13 @@ extension SweepSpec {
     case .successiveHalving(let trials, let minBudget, let maxBudget, let reduction, _),
       .asha(let trials, let minBudget, let maxBudget, let reduction, _):
       atLeast(trials, 1, "trials", "configurations in the first rung")
-      atLeast(minBudget, 1, "min_budget", "budget of the first rung")
+      atLeast(minBudget, 1, "min_budget", "budget of the first rung", maximum: budgets)
       if maxBudget < minBudget {
         found.append(("strategy.max_budget", "expected an integer >= min_budget (\(minBudget)), got \(maxBudget)"))
+      } else if maxBudget > budgets {
+        found.append(("strategy.max_budget", "expected an integer <= \(budgets) (epochs or cycles of the last rung), got \(maxBudget)"))
       }
-      atLeast(reduction, 2, "reduction", "keep 1/reduction of each rung")
+      atLeast(reduction, 2, "reduction", "keep 1/reduction of each rung", maximum: 1000)
     }
     return found
   }
@@ -194,10 +201,10 @@ extension SweepSpec {
       throw SpecError(
         file: file, field: "base.validation", problem: "a sweep ranks trials by validation metrics; expected a validation split > 0")
     }
-    func attempt(_ parameters: ParameterSet, overrides: [String: ParameterValue] = [:], field: String) throws {
+    func attempt(_ parameters: ParameterSet, overrides: [String: ParameterValue] = [:], budget: Int? = nil, field: String) throws {
       do {
         _ = try TrialConfiguration.make(
-          base: base, overrides: overrides, parameters: parameters, searchOrder: self.parameters.map(\.name), budget: nil,
+          base: base, overrides: overrides, parameters: parameters, searchOrder: self.parameters.map(\.name), budget: budget,
           unit: budgetUnit, seed: seed)
       } catch {
         throw SpecError(file: file, field: field, problem: "\(error)")
@@ -223,5 +230,10 @@ extension SweepSpec {
       }
     }
     if let final { try attempt(low, overrides: final, field: "final") }
+    // The rungs' budgets replace the base's length: the first and the last rung's must train.
+    if let halving = strategy.halving {
+      try attempt(low, budget: halving.minBudget, field: "strategy.min_budget (\(halving.minBudget) \(halving.unit.rawValue))")
+      try attempt(high, budget: halving.maxBudget, field: "strategy.max_budget (\(halving.maxBudget) \(halving.unit.rawValue))")
+    }
   }
 }

@@ -121,10 +121,11 @@ public final class SweepStore {
   public func header() throws -> Header? {
     try read { db in
       guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sweep WHERE id = 1") else { return nil }
-      return Header(
-        spec: try Self.decode(SweepSpec.self, row["spec_json"]), specFile: row["spec_file"], specText: row["spec_text"],
-        ranks: row["ranks"], ranksPerTrial: row["ranks_per_trial"], status: row["status"], created: row["created"],
-        updated: row["updated"], sessions: row["sessions"])
+      return try Header(
+        spec: Self.decode(SweepSpec.self, row.decode(forColumn: "spec_json")), specFile: row.decode(forColumn: "spec_file"),
+        specText: row.decode(forColumn: "spec_text"), ranks: row.decode(forColumn: "ranks"),
+        ranksPerTrial: row.decode(forColumn: "ranks_per_trial"), status: row.decode(forColumn: "status"),
+        created: row.decode(forColumn: "created"), updated: row.decode(forColumn: "updated"), sessions: row.decode(forColumn: "sessions"))
     }
   }
 
@@ -151,7 +152,9 @@ public final class SweepStore {
 
   public func rounds() throws -> [Round] {
     try read { db in
-      try Row.fetchAll(db, sql: "SELECT plan_json FROM round ORDER BY idx").map { try Self.decode(Round.self, $0["plan_json"]) }
+      try Row.fetchAll(db, sql: "SELECT plan_json FROM round ORDER BY idx").map {
+        try Self.decode(Round.self, $0.decode(forColumn: "plan_json"))
+      }
     }
   }
 
@@ -241,9 +244,11 @@ public final class SweepStore {
   public func metrics(trial id: Int) throws -> [EpochMetrics] {
     try read { db in
       try Row.fetchAll(db, sql: "SELECT * FROM trial_metric WHERE trial = ? ORDER BY step", arguments: [id]).map {
-        EpochMetrics(
-          step: $0["step"], epoch: $0["epoch"], eta: $0["eta"], trainCost: $0["train_cost"] ?? .nan, trainLoss: $0["train_loss"] ?? .nan,
-          trainAccuracy: $0["train_accuracy"] ?? .nan, valCost: $0["val_cost"], valLoss: $0["val_loss"], valAccuracy: $0["val_accuracy"])
+        try EpochMetrics(
+          step: $0.decode(forColumn: "step"), epoch: $0.decode(forColumn: "epoch"), eta: $0.decode(forColumn: "eta"),
+          trainCost: $0.decode(forColumn: "train_cost") ?? .nan, trainLoss: $0.decode(forColumn: "train_loss") ?? .nan,
+          trainAccuracy: $0.decode(forColumn: "train_accuracy") ?? .nan, valCost: $0.decode(forColumn: "val_cost"),
+          valLoss: $0.decode(forColumn: "val_loss"), valAccuracy: $0.decode(forColumn: "val_accuracy"))
       }
     }
   }
@@ -271,7 +276,11 @@ public final class SweepStore {
       let collectives = try db.columns(in: "rank_time").contains { $0.name == "collectives" } ? "sum(collectives)" : "0.0"
       return try Row.fetchAll(
         db, sql: "SELECT rank, sum(trials), sum(coordination), sum(idle), \(collectives) FROM rank_time GROUP BY rank ORDER BY rank"
-      ).map { RankTime(trials: $0[1], coordination: $0[2], idle: $0[3], collectives: $0[4]) }
+      ).map {
+        try RankTime(
+          trials: $0.decode(atIndex: 1), coordination: $0.decode(atIndex: 2), idle: $0.decode(atIndex: 3),
+          collectives: $0.decode(atIndex: 4))
+      }
     }
   }
 
@@ -284,21 +293,22 @@ public final class SweepStore {
   ]
 
   static func trial(_ row: Row, decoder: JSONDecoder) throws -> TrialRecord {
-    var t = TrialRecord(
-      id: row[0], round: row[1], key: row[2], repeatIndex: row[3], seed: UInt64(bitPattern: row[4] as Int64),
-      parameters: try decoder.decode(ParameterSet.self, from: Data((row[5] as String).utf8)), budget: row[6],
-      arguments: try Self.strings(row[7]))
-    t.status = TrialStatus(rawValue: row[8]) ?? .failed
-    if let last: String = row[9] { t.last = try decoder.decode(EpochMetrics.self, from: Data(last.utf8)) }
-    t.testAccuracy = row[10]
-    t.divergedAtStep = row[11]
-    t.error = row[12]
-    t.ranks = row[13]
-    t.startedAt = row[14]
-    t.finishedAt = row[15]
-    t.trainSeconds = row[16]
-    t.attempts = row[17]
-    t.gemm = row[18]
+    var t = try TrialRecord(
+      id: row.decode(atIndex: 0), round: row.decode(atIndex: 1), key: row.decode(atIndex: 2), repeatIndex: row.decode(atIndex: 3),
+      seed: UInt64(bitPattern: row.decode(Int64.self, atIndex: 4)),
+      parameters: decoder.decode(ParameterSet.self, from: Data(row.decode(String.self, atIndex: 5).utf8)), budget: row.decode(atIndex: 6),
+      arguments: Self.strings(row.decode(atIndex: 7)))
+    t.status = try TrialStatus(rawValue: row.decode(atIndex: 8)) ?? .failed
+    if let last: String = try row.decode(atIndex: 9) { t.last = try decoder.decode(EpochMetrics.self, from: Data(last.utf8)) }
+    t.testAccuracy = try row.decode(atIndex: 10)
+    t.divergedAtStep = try row.decode(atIndex: 11)
+    t.error = try row.decode(atIndex: 12)
+    t.ranks = try row.decode(atIndex: 13)
+    t.startedAt = try row.decode(atIndex: 14)
+    t.finishedAt = try row.decode(atIndex: 15)
+    t.trainSeconds = try row.decode(atIndex: 16)
+    t.attempts = try row.decode(atIndex: 17)
+    t.gemm = try row.decode(atIndex: 18)
     return t
   }
 
@@ -337,8 +347,17 @@ public final class SweepStore {
   }
 
   func read<R>(_ body: (Database) throws -> R) throws -> R {
-    do { return try database.read(body) } catch {
+    do { return try database.read(body) } catch let error as RowDecodingError {
+      // A value of the wrong type (a damaged or hand-edited database): named, never a trap.
+      throw FileError(.malformed, path: path, problem: "the sweep database holds a value it cannot be: \(Self.brief(error))")
+    } catch {
       throw FileError(.unreadable, path: path, problem: "cannot read the sweep database: \(error)")
     }
+  }
+
+  /// GRDB's decoding error without the whole row (whose JSON columns can be kilobytes).
+  static func brief(_ error: RowDecodingError) -> String {
+    let text = "\(error)"
+    return text.range(of: ", row: [").map { String(text[..<$0.lowerBound]) } ?? text
   }
 }

@@ -66,9 +66,8 @@ public struct SweepSummary: Sendable {
       RoundOutcome(
         round: round,
         scores: Dictionary(
-          uniqueKeysWithValues: round.configurations.map { c in
-            (c.key, byConfiguration[round.index]?[c.key]?.mean.map { spec.metric.score($0) })
-          }))
+          round.configurations.map { c in (c.key, byConfiguration[round.index]?[c.key]?.mean.map { spec.metric.score($0) }) },
+          uniquingKeysWith: { first, _ in first }))
     }
     ranked = SweepPlanner.rank(outcomes, strategy: spec.strategy).compactMap { byConfiguration[$0.round]?[$0.key] }
     configurations = rounds.flatMap { round in round.configurations.compactMap { byConfiguration[round.index]?[$0.key] } }
@@ -154,7 +153,8 @@ public struct SweepSummary: Sendable {
           "diverged_at_step", "ranks", "train_seconds", "gemm", "error", "command",
         ]).joined(separator: ",")
     ]
-    let labels = Dictionary(uniqueKeysWithValues: rounds.map { ($0.index, $0.label) })
+    // First label per index (a hand-edited database may repeat one).
+    let labels = Dictionary(rounds.map { ($0.index, $0.label) }, uniquingKeysWith: { first, _ in first })
     for t in trials {
       let l = t.last
       var fields: [String] = [

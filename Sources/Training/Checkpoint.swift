@@ -63,7 +63,7 @@ public enum Checkpoint {
         .missing, path: file, problem: "no checkpoint here; the run wrote none yet (--checkpoint-every) or DIR is not a run directory")
     }
     let (tensors, metadata) = try SafeTensors.read(file)
-    guard metadata["format"] == "dptrain-checkpoint", let step = metadata["step"].flatMap(Int.init),
+    guard metadata["format"] == "dptrain-checkpoint", let step = metadata["step"].flatMap(Int.init), step >= 0,
       let ranks = metadata["ranks"].flatMap(Int.init), ranks >= 1,
       let parameters = tensors["parameters"], let velocity = tensors["velocity"], parameters.values.count == velocity.values.count
     else {
@@ -83,6 +83,12 @@ public enum Checkpoint {
     }
     guard samples.count == ranks else {
       throw FileError(.malformed, path: file, problem: "local_samples has \(samples.count) entries for \(ranks) ranks")
+    }
+    if let bad = rows.firstIndex(where: { $0.values.count != 9 || !(Int($0.values[1]).map { (0...step).contains($0) } ?? false) }) {
+      throw FileError(
+        .malformed, path: file,
+        problem:
+          "metrics row \(bad + 1) is \(rows[bad].values.prefix(9)); expected the 9 fields of a metrics.csv line with a step in 0...\(step)")
     }
     return Trainer<T>.State(
       step: step, parameters: parameters.values.map { T($0) }, velocity: velocity.values.map { T($0) }, statePerRank: states,

@@ -60,9 +60,23 @@ public enum ModelFile {
       l += 1
     }
     guard widths.count >= 2 else { throw fail("no tensor 'layer1.weight': not a dptrain model") }
+    guard widths.allSatisfy({ $0 >= 1 }), widths.last! >= 2 else {
+      throw fail("layer widths \(widths): every layer needs at least 1 unit and the last (the classes) at least 2")
+    }
     let batchNorm = tensors["layer1.gamma"] != nil && widths.count > 2
     let lossFunction = loss ?? metadata["loss"].flatMap(LossFunction.init(rawValue:)) ?? .crossEntropy
     let epsilon = metadata["batch_norm_epsilon"].flatMap(Double.init) ?? Architecture.defaultBatchNormEpsilon
+    guard epsilon.isFinite, T(epsilon) > 0 else {
+      throw fail("metadata 'batch_norm_epsilon' is \(epsilon); expected a finite number > 0 in \(T.dtypeName)")
+    }
+    // Every value as training computes with it: a value beyond T's range becomes infinite.
+    func finite(_ values: ArraySlice<T>, _ name: String) throws {
+      if let i = values.firstIndex(where: { !$0.isFinite }) {
+        throw fail(
+          "tensor '\(name)' holds a non-finite value (\(values[i]) in \(T.dtypeName)) at index \(i - values.startIndex): a model that diverged?"
+        )
+      }
+    }
     let architecture = Architecture(
       inputSize: widths[0], hidden: Array(widths.dropFirst().dropLast()), classes: widths.last!, batchNorm: batchNorm,
       loss: lossFunction, batchNormEpsilon: epsilon)
@@ -72,12 +86,17 @@ public enum ModelFile {
         throw fail("tensor '\(slot.name)' missing or not of shape \(slot.shape)")
       }
       for (i, v) in zip(slot.range, t.values) { model.parameters[i] = T(v) }
+      try finite(model.parameters[slot.range], slot.name)
     }
     for slot in model.stateLayout.slots {
       guard let t = tensors[slot.name], t.shape == slot.shape else {
         throw fail("tensor '\(slot.name)' missing or not of shape \(slot.shape)")
       }
       for (i, v) in zip(slot.range, t.values) { model.state[i] = T(v) }
+      try finite(model.state[slot.range], slot.name)
+      if slot.kind == .runningVariance, let i = slot.range.first(where: { model.state[$0] < 0 }) {
+        throw fail("tensor '\(slot.name)' holds a negative variance, \(model.state[i]), at index \(i - slot.range.lowerBound)")
+      }
     }
     guard let mean = tensors["input.mean"], let std = tensors["input.std"], mean.values.count == widths[0], std.values.count == widths[0]
     else {

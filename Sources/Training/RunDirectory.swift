@@ -35,6 +35,45 @@ public final class RunDirectory {
 
   public var modelPath: String { "\(path)/model.safetensors" }
 
+  /// What a run writes into its directory (a checkpoint being written included), and what its
+  /// report adds.
+  public static let files = [
+    "config.json", "metrics.csv", "summary.json", "model.safetensors", Checkpoint.fileName, Checkpoint.fileName + ".tmp",
+    "report.html", "gradients.json",
+  ]
+
+  /// The run files in `path`, in `files`' order (none for a missing directory).
+  public static func existingFiles(in path: String) -> [String] {
+    files.filter { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
+  }
+
+  /// Removes a run's files from `path` (`train --overwrite`), leaving anything else.
+  public static func clear(_ path: String) throws {
+    for file in existingFiles(in: path) {
+      let full = (path as NSString).appendingPathComponent(file)
+      do { try FileManager.default.removeItem(atPath: full) } catch {
+        throw FileError(.unwritable, path: full, problem: "cannot remove it for --overwrite (\(describeIOError(error)))")
+      }
+    }
+  }
+
+  /// A new directory under `parent` named `stem`, or `stem-2`, `stem-3`, ... when taken
+  /// (created here, so that two runs started in the same second get two directories).
+  public static func makeUnique(parent: String, stem: String) throws -> String {
+    do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+      throw FileError(.unwritable, path: parent, problem: "cannot create the runs directory (\(describeIOError(error))); pass --out DIR")
+    }
+    for n in 1...10_000 {
+      let path = (parent as NSString).appendingPathComponent(n == 1 ? stem : "\(stem)-\(n)")
+      if mkdir(path, 0o777) == 0 { return path }
+      guard errno == EEXIST else {
+        throw FileError(
+          .unwritable, path: path, problem: "cannot create the output directory (\(String(cString: strerror(errno)))); pass --out DIR")
+      }
+    }
+    throw FileError(.unwritable, path: parent, problem: "10,000 runs named \(stem) already; pass --out DIR")
+  }
+
   public func append(_ row: MetricsRow) throws {
     try metricsHandle.write(contentsOf: Data((row.csvLine + "\n").utf8))
     try metricsHandle.synchronize()

@@ -6,7 +6,8 @@ import NeuralNetwork
 
 /// Why training stopped early.
 public enum TrainingError: Error, CustomStringConvertible {
-  /// The loss became NaN or infinite at update step `step` (1-based).
+  /// The loss became NaN or infinite at update step `step` (1-based), or (with `loss` finite) the
+  /// parameters did.
   case diverged(step: Int, loss: Double)
   /// After update `step`, the parameters of `ranks` differ from rank 0's.
   case replicasDiffer(step: Int, ranks: [Int])
@@ -17,7 +18,7 @@ public enum TrainingError: Error, CustomStringConvertible {
   public var description: String {
     switch self {
     case .diverged(let step, let loss):
-      "diverged at step \(step): the training loss became \(loss); lower the learning rate (--eta / --cyclical) or check --init"
+      "diverged at step \(step): \(loss.isFinite ? "the parameters became non-finite (the training loss was \(loss))" : "the training loss became \(loss)"); lower the learning rate (--eta / --cyclical) or check --init"
     case .replicasDiffer(let step, let ranks):
       "replica consistency check failed after step \(step): the parameters of rank(s) \(ranks.map(String.init).joined(separator: ", ")) differ from rank 0's"
     case .interrupted(let step):
@@ -263,7 +264,11 @@ public final class Trainer<T: Real> {
         }
         // The update itself can overflow the parameters: the next batch would catch it, but an
         // evaluation point sees it first, on every rank alike, so all stop together.
-        guard row.train.loss.isFinite else { throw TrainingError.diverged(step: step, loss: .nan) }
+        // A finite loss with non-finite parameters (an infinite weight that the ReLUs mask, a
+        // BatchNorm average) is diverged as well: a saved model is always finite.
+        guard row.train.loss.isFinite, Self.allFinite(model.parameters), Self.allFinite(model.state) else {
+          throw TrainingError.diverged(step: step, loss: row.train.loss)
+        }
       }
       let checkpointDue =
         step < totalSteps
@@ -308,6 +313,16 @@ public final class Trainer<T: Real> {
 }
 
 /// Synchronized BatchNorm through the trainer's communicator, timing its collectives.
+extension Trainer {
+  static func allFinite(_ values: [T]) -> Bool {
+    values.withUnsafeBufferPointer { buffer in
+      var finite = true
+      for v in buffer where !v.isFinite { finite = false }
+      return finite
+    }
+  }
+}
+
 final class TimedReducer: BatchStatisticsReducer {
   let communicator: any Communicator
   var seconds = 0.0

@@ -186,7 +186,39 @@ public struct TrainingConfiguration: Sendable, Equatable {
       c.schedule = .cyclical(etaMin: lo, etaMax: hi, stepSize: ns)
     }
     if cycles == nil && epochs == nil { c.epochs = Self.defaultEpochs }
+    try c.checkSize(trainingCount: data.train.count)
     return c
+  }
+
+  /// The limits that need the data's shape: the parameter count, one layer's activations for a
+  /// batch, and the run's length in steps.
+  func checkSize(trainingCount: Int) throws {
+    guard let inputSize = architecture.inputSize, let classes = architecture.classes else { return }
+    guard classes >= 2, inputSize >= 1 else {
+      throw ConfigurationError(
+        option: "--data", ": the data has \(inputSize) feature(s) and \(classes) class(es); a classifier needs at least 1 and 2")
+    }
+    let widths = [inputSize] + architecture.hidden + [classes]
+    let parameters = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
+    guard parameters <= Limits.parameters else {
+      throw ConfigurationError(
+        option: "--hidden",
+        ": the network \(widths.map(String.init).joined(separator: "-")) has \(parameters) parameters, above the maximum \(Limits.parameters)"
+      )
+    }
+    let activations = batchSize * (widths.max() ?? 1)
+    guard activations <= Limits.activations else {
+      throw ConfigurationError(
+        option: "--batch-size",
+        " \(batchSize) x the widest layer (\(widths.max() ?? 1)) is \(activations) values per layer, above the maximum \(Limits.activations); use a smaller batch or narrower layers"
+      )
+    }
+    let perEpoch = EpochOrder.batchCount(count: trainingCount, batchSize: batchSize)
+    let (steps, overflow) = (epochs ?? 0).multipliedReportingOverflow(by: perEpoch)
+    guard !overflow, steps <= Limits.steps else {
+      throw ConfigurationError(
+        option: "--epochs", " \(epochs ?? 0) of \(perEpoch) steps are above the maximum run length, \(Limits.steps) steps")
+    }
   }
 
   /// Update steps of the whole run for a training split of `count` samples.
@@ -204,36 +236,92 @@ public struct TrainingConfiguration: Sendable, Equatable {
 
   // MARK: - Validation
 
+  /// The largest values the code is built for (README "Limits"): larger ones are refused by
+  /// `validate()` before anything is allocated or multiplied.
+  public enum Limits {
+    /// A hidden layer's width.
+    public static let width = 65_536
+    public static let hiddenLayers = 64
+    /// Features of a sample and classes (a run's recorded network).
+    public static let inputSize = 1 << 24
+    public static let classes = 1 << 16
+    /// Parameters of the whole network (4 GiB of float), checked once the data's shape is known.
+    public static let parameters = 1 << 30
+    public static let batchSize = 1 << 20
+    /// A batch's values in one layer (batch size x width: 1 GiB of float).
+    public static let activations = 1 << 28
+    /// Epochs, and cycles of a cyclical schedule.
+    public static let epochs = 1_000_000
+    /// Steps of a run, and every interval counted in steps.
+    public static let steps = 1 << 40
+    public static let blasThreads = 1024
+  }
+
   /// Throws a `ConfigurationError` naming the option of the first value out of range, and what
   /// is expected. The command line, sweep specs and `--resume` all call it.
   public func validate() throws {
     func check(_ condition: Bool, _ option: String, _ message: @autoclosure () -> String) throws {
       if !condition { throw ConfigurationError(option: option, message()) }
     }
+    /// A count in 1...maximum.
+    func count(_ value: Int, _ option: String, maximum: Int, _ what: String = "") throws {
+      try check(value >= 1, option, " must be >= 1\(what), got \(value)")
+      try check(value <= maximum, option, " must be at most \(maximum)\(what), got \(value)")
+    }
+    let limits = Limits.self
     if let trainLimit { try check(trainLimit > 0, "--train-limit", " must be a positive number of samples, got \(trainLimit)") }
     if let w = architecture.hidden.first(where: { $0 <= 0 }) {
       throw ConfigurationError(
         option: "--hidden", ": '\(w)' is not a positive width; expected e.g. 50 or 50,30,20, or \"\" for no hidden layer")
     }
-    try check(bnAlpha >= 0 && bnAlpha < 1, "--bn-alpha", " must be in [0, 1), got \(bnAlpha)")
+    if let w = architecture.hidden.first(where: { $0 > limits.width }) {
+      throw ConfigurationError(option: "--hidden", ": a width of \(w) is above the maximum, \(limits.width)")
+    }
+    // Filled in from the data (a run's config.json): a real data set's shape.
+    if let inputSize = architecture.inputSize {
+      try check((1...limits.inputSize).contains(inputSize), "inputSize", " must be in 1...\(limits.inputSize), got \(inputSize)")
+    }
+    if let classes = architecture.classes {
+      try check((2...limits.classes).contains(classes), "classes", " must be in 2...\(limits.classes), got \(classes)")
+    }
+    try check(
+      architecture.hidden.count <= limits.hiddenLayers, "--hidden",
+      ": \(architecture.hidden.count) hidden layers are above the maximum, \(limits.hiddenLayers)")
+    try check(
+      architecture.batchNormEpsilon > 0 && inPrecision(architecture.batchNormEpsilon) > 0 && architecture.batchNormEpsilon.isFinite,
+      "batchNormEpsilon", " must be a finite number > 0 in \(precision) precision, got \(architecture.batchNormEpsilon)")
+    try fraction(bnAlpha, "--bn-alpha", " must be in [0, 1)")
     if case .gaussian(let sigma) = initialization {
       try check(
-        sigma > 0 && sigma.isFinite, "--init",
-        ": 'gaussian:\(sigma)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA > 0")
+        sigma > 0 && sigma.isFinite && inPrecision(sigma) > 0 && inPrecision(sigma).isFinite, "--init",
+        ": 'gaussian:\(sigma)' is not an initialization; expected he, xavier or gaussian:SIGMA with SIGMA a finite number > 0")
     }
-    try check(batchSize > 0, "--batch-size", " must be >= 1, got \(batchSize)")
+    try count(batchSize, "--batch-size", maximum: limits.batchSize)
     switch schedule {
     case .constant(let eta):
-      try check(eta > 0 && eta.isFinite, "--eta", " must be > 0, got \(eta)")
+      try rate(eta, "--eta")
     case .decay(let eta, let factor):
-      try check(eta > 0 && eta.isFinite, "--eta", " must be > 0, got \(eta)")
-      try check(factor > 0 && factor <= 1, "--decay", " must be in (0, 1], got \(factor)")
+      try rate(eta, "--eta")
+      try check(
+        factor > 0 && factor <= 1 && inPrecision(factor) > 0, "--decay", " must be in (0, 1] (and above 0 in \(precision)), got \(factor)")
     case .cyclical(let lo, let hi, let ns):
-      try check(lo > 0 && hi > lo && hi.isFinite, "--cyclical", ": need 0 < ETA_MIN < ETA_MAX, got \(lo) and \(hi)")
-      if let ns { try check(ns > 0, "--cyclical", ": N_S must be a positive number of steps, got '\(ns)'") }
+      try rate(lo, "--cyclical", "ETA_MIN")
+      try rate(hi, "--cyclical", "ETA_MAX")
+      try check(
+        inPrecision(hi) > inPrecision(lo), "--cyclical",
+        ": need ETA_MIN < ETA_MAX (in \(precision) precision), got \(lo) and \(hi)")
+      if let ns {
+        try check(ns > 0, "--cyclical", ": N_S must be a positive number of steps, got '\(ns)'")
+        try check(ns <= limits.steps / 2, "--cyclical", ": N_S must be at most \(limits.steps / 2) steps, got \(ns)")
+      }
     }
     if let cycles {
-      try check(cycles > 0, "--cycles", " must be >= 1, got \(cycles)")
+      try count(cycles, "--cycles", maximum: limits.epochs)
+      if case .cyclical(_, _, let ns?) = schedule {
+        try check(
+          ns <= limits.steps / (2 * cycles), "--cycles",
+          ": \(cycles) cycles of 2 x \(ns) steps are above the maximum run length, \(limits.steps) steps")
+      }
       switch schedule {
       case .constant, .decay: throw ConfigurationError(option: "--cycles", " needs a cyclical schedule, not --eta")
       default: break
@@ -243,16 +331,49 @@ public struct TrainingConfiguration: Sendable, Equatable {
         throw ConfigurationError(option: "--cycles", " needs --cyclical ETA_MIN,ETA_MAX,N_S with an explicit N_S")
       }
     }
-    if let epochs { try check(epochs > 0, "--epochs", " must be >= 1, got \(epochs)") }
-    if let maxSteps { try check(maxSteps > 0, "--max-steps", " must be >= 1, got \(maxSteps)") }
-    if let evalEvery { try check(evalEvery > 0, "--eval-every", " must be >= 1, got \(evalEvery)") }
-    try check(momentum >= 0 && momentum < 1, "--momentum", " must be in [0, 1), got \(momentum)")
-    try check(lambda >= 0 && lambda.isFinite, "--lambda", " must be >= 0, got \(lambda)")
-    if let checkEvery { try check(checkEvery >= 1, "--check-every", ": '\(checkEvery)' should be a number of steps >= 1 or 'epoch'") }
+    if let epochs { try count(epochs, "--epochs", maximum: limits.epochs) }
+    if let maxSteps { try count(maxSteps, "--max-steps", maximum: limits.steps) }
+    if let evalEvery { try count(evalEvery, "--eval-every", maximum: limits.steps, " steps") }
+    try fraction(momentum, "--momentum", " must be in [0, 1)")
+    try check(
+      lambda >= 0 && lambda.isFinite && inPrecision(lambda).isFinite, "--lambda", " must be a finite number >= 0, got \(lambda)")
+    if let checkEvery {
+      try check(checkEvery >= 1, "--check-every", ": '\(checkEvery)' should be a number of steps >= 1 or 'epoch'")
+      try check(checkEvery <= limits.steps, "--check-every", ": '\(checkEvery)' steps is above the maximum, \(limits.steps)")
+    }
     if case .steps(let n) = checkpointEvery {
       try check(n >= 1, "--checkpoint-every", ": '\(n)' should be a number of steps >= 1, 'epoch' or 'never'")
+      try check(n <= limits.steps, "--checkpoint-every", ": '\(n)' steps is above the maximum, \(limits.steps)")
     }
-    if let blasThreads { try check(blasThreads >= 1, "--blas-threads", " must be >= 1, got \(blasThreads)") }
+    if let blasThreads { try count(blasThreads, "--blas-threads", maximum: limits.blasThreads) }
+  }
+
+  /// `x` as training computes with it: rounded to float in float precision.
+  func inPrecision(_ x: Double) -> Double { precision == .float ? Double(Float(x)) : x }
+
+  /// A learning rate: finite, and above 0 as a normal number of the training precision (a rate
+  /// that rounds to 0 or to a subnormal trains nothing, slowly).
+  func rate(_ eta: Double, _ option: String, _ name: String = "") throws {
+    let label = name.isEmpty ? "" : " \(name)"
+    guard eta.isFinite, eta > 0 else {
+      throw ConfigurationError(option: option, "\(label) must be a finite number > 0, got \(eta)")
+    }
+    let smallest = precision == .float ? Double(Float.leastNormalMagnitude) : Double.leastNormalMagnitude
+    guard inPrecision(eta).isFinite, inPrecision(eta) >= smallest else {
+      throw ConfigurationError(
+        option: option,
+        "\(label) is \(eta), out of \(precision) precision's range (\(smallest) to \(precision == .float ? Double(Float.greatestFiniteMagnitude) : Double.greatestFiniteMagnitude))"
+          + (precision == .float ? "; train with --precision double for it" : ""))
+    }
+  }
+
+  /// A factor in [0, 1) that stays below 1 in the training precision (0.9999999999 is 1 in float).
+  func fraction(_ x: Double, _ option: String, _ range: String) throws {
+    guard x >= 0 && x < 1 else { throw ConfigurationError(option: option, "\(range), got \(x)") }
+    guard inPrecision(x) < 1 else {
+      throw ConfigurationError(
+        option: option, "\(range), got \(x), which is 1 in \(precision) precision (the largest float below 1 is 0.99999994)")
+    }
   }
 }
 

@@ -58,6 +58,9 @@ public final class TrainingRun<T: Real> {
     configuration.gemmKernel = kernel
     self.kernel = kernel
     guard let architecture = configuration.architecture.resolved else { preconditionFailure("resolved without a network") }
+    if architecture.batchNorm {
+      try Self.checkBatchNormShards(configuration, trainingCount: data.train.count, ranks: communicator.size)
+    }
     self.configuration = configuration
     self.data = data
     self.checkpointDirectory = checkpointDirectory
@@ -88,7 +91,53 @@ public final class TrainingRun<T: Real> {
     trainer = Trainer<T>(
       configuration: configuration, model: model, train: data.train, validation: data.validation, normalization: normalization,
       communicator: communicator)
-    if let restored { trainer.restore(restored) }
+    if let restored {
+      try Self.check(restored, fits: trainer, configuration: configuration, directory: checkpointDirectory ?? ".")
+      trainer.restore(restored)
+    }
+  }
+
+  /// BatchNorm's batch variance needs 2 samples in every batch it is taken over: the whole batch
+  /// (`--bn-sync global`) or each rank's shard (`local`), the epoch's last, partial batch included.
+  static func checkBatchNormShards(_ c: TrainingConfiguration, trainingCount: Int, ranks: Int) throws {
+    let last = trainingCount % c.batchSize
+    let over = c.bnSync == .local && ranks > 1 ? ranks : 1
+    let smallest = min(c.batchSize / over, last == 0 ? Int.max : last / over)
+    guard smallest >= 2 else {
+      let shard = over > 1 ? "each rank's shard (--bn-sync local, \(ranks) ranks)" : "every batch"
+      throw ConfigurationError(
+        option: "--batch-size",
+        " \(c.batchSize) leaves \(smallest) sample(s) in \(shard)\(last > 0 ? " (the epoch's last batch has \(last) of the \(trainingCount) samples)" : ""): BatchNorm needs at least 2 for a batch variance; choose another batch size or --train-limit"
+      )
+    }
+  }
+
+  /// A checkpoint must be of this run: the network's parameter and BatchNorm state counts, and
+  /// a step within the run. Every rank holds the shared checkpoint and throws alike.
+  static func check(_ state: Trainer<T>.State, fits trainer: Trainer<T>, configuration: TrainingConfiguration, directory: String) throws {
+    let path = Checkpoint.path(in: directory)
+    let network = configuration.architecture.resolved.map { "\($0.shapeDescription)\($0.batchNorm ? " with BatchNorm" : "")" } ?? "?"
+    func mismatch(_ problem: String) -> FileError {
+      FileError(
+        .malformed, path: path,
+        problem:
+          "\(problem); the run's configuration (\((directory as NSString).appendingPathComponent("config.json"))) describes \(network) over \(trainer.totalSteps) steps: the checkpoint belongs to another run"
+      )
+    }
+    let parameters = trainer.model.parameters.count
+    guard state.parameters.count == parameters, state.velocity.count == parameters else {
+      throw mismatch(
+        "holds \(state.parameters.count) parameters (and \(state.velocity.count) velocities) where the network has \(parameters)")
+    }
+    let stateCount = trainer.model.state.count
+    guard state.statePerRank.allSatisfy({ $0.count == stateCount }), state.localSamplesPerRank.count == state.statePerRank.count
+    else {
+      throw mismatch(
+        "holds BatchNorm statistics of \(state.statePerRank.first?.count ?? 0) values per rank where the network has \(stateCount)")
+    }
+    guard state.step >= 0, state.step <= trainer.totalSteps else {
+      throw mismatch("is at step \(state.step)")
+    }
   }
 
   /// Trains to the end (or throws `TrainingError`: diverged, interrupted after its checkpoint).

@@ -92,6 +92,22 @@ struct Benchmark: ParsableCommand {
   @Option(help: ArgumentHelp("BatchNorm statistics over ranks: global or local.", valueName: "global|local"))
   var bnSync = "global"
 
+  /// The same checks as `train`'s for the options they share; at most a million synthetic samples.
+  func validate() throws {
+    var o = dataOptions.options
+    o.add("hidden", hidden)
+    o.add("batch-size", batchSize)
+    o.add("epochs", epochs)
+    o.add("blas-threads", blasThreads)
+    o.add("precision", precision)
+    o.add("bn-sync", bnSync)
+    o.add(flag: "batch-norm", batchNorm)
+    _ = try usage { try TrainingConfiguration(options: o) }
+    if let synthetic, !(1...1_000_000).contains(synthetic) {
+      throw ValidationError("--synthetic must be a number of samples in 1...1000000, got \(synthetic)")
+    }
+  }
+
   func run() throws {
     let launch = try Launch.start()
     BLAS.setThreads(blasThreads)

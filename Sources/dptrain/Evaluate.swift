@@ -27,7 +27,7 @@ struct Evaluate: ParsableCommand {
     BLAS.setThreads(1)
     _ = try gemmOptions.select(Float.self, printing: true)
     let (network, normalization) = try ModelFile.load(model, as: Float.self, loss: loss.flatMap(LossFunction.init(rawValue:)))
-    let data = try dataOptions.load()
+    let data = try usage { try dataOptions.load() }
     guard data.features == network.architecture.inputSize, data.classes == network.architecture.classes else {
       throw ValidationError(
         "--model \(model) takes \(network.architecture.inputSize) inputs and \(network.architecture.classes) classes, but --data \(data.source) has \(data.features) and \(data.classes)"

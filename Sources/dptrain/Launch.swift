@@ -55,7 +55,9 @@ struct Launch {
   /// rethrows `error` for the usual reporting.
   func abortIfDistributed(_ error: any Error, command: String) {
     guard communicator.size > 1 else { return }
-    communicator.abort(code: 1, message: "\(command): rank \(communicator.rank) of \(communicator.size): error: \(error)")
+    // The status one process would exit with: 64 for a usage error, 1 otherwise.
+    communicator.abort(
+      code: isUsageError(error) ? 64 : 1, message: "\(command): rank \(communicator.rank) of \(communicator.size): error: \(error)")
   }
 
   /// Rank 0 of a job launched by mpirun, or a plain process: the one that prints argument errors.

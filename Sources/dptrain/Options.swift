@@ -23,7 +23,19 @@ extension GivenOptions {
 
 /// A configuration error as ArgumentParser reports usage errors (exit 64, the usage line).
 func usage<V>(_ body: () throws -> V) throws -> V {
-  do { return try body() } catch let error as ConfigurationError { throw ValidationError(error.description) }
+  do { return try body() } catch let error as ConfigurationError { throw ValidationError(error.description) } catch let error
+    as DatasetError where error.kind == .invalidOption
+  {
+    // An option the data cannot serve (`--validation 60000`): a usage error too.
+    throw ValidationError(error.description)
+  }
+}
+
+/// Whether `error` is the user's command line (exit 64, as ArgumentParser's own errors).
+func isUsageError(_ error: any Error) -> Bool {
+  if error is ValidationError || error is ConfigurationError { return true }
+  if let error = error as? DatasetError, error.kind == .invalidOption { return true }
+  return false
 }
 
 struct DataOptions: ParsableArguments {
@@ -39,7 +51,7 @@ struct DataOptions: ParsableArguments {
       valueName: "N|batch2"))
   var validation: String?
 
-  @Option(help: ArgumentHelp("Keep the first N samples of the training split.", valueName: "N"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Keep the first N samples of the training split.", valueName: "N"))
   var trainLimit: Int?
 
   var options: GivenOptions {
@@ -64,7 +76,8 @@ struct ModelOptions: ParsableArguments {
   @Flag(help: "BatchNorm after every hidden Linear layer (Ioffe & Szegedy 2015; epsilon 1e-5).")
   var batchNorm = false
 
-  @Option(help: "BatchNorm running-average factor alpha in avg = alpha*avg + (1-alpha)*batch, in [0, 1) (default 0.9).")
+  @Option(
+    parsing: .unconditional, help: "BatchNorm running-average factor alpha in avg = alpha*avg + (1-alpha)*batch, in [0, 1) (default 0.9).")
   var bnAlpha: Double?
 
   @Option(
@@ -74,7 +87,7 @@ struct ModelOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Weight init: he, xavier or gaussian:SIGMA (default he).", valueName: "INIT"))
   var `init`: String?
 
-  @Option(help: "Random seed (initialization and batch order; default 1).")
+  @Option(parsing: .unconditional, help: "Random seed (initialization and batch order; default 1).")
   var seed: UInt64?
 
   var options: GivenOptions {
@@ -92,13 +105,13 @@ struct ModelOptions: ParsableArguments {
 }
 
 struct OptimizationOptions: ParsableArguments {
-  @Option(help: "Mini-batch size (global, over all ranks; default 100).")
+  @Option(parsing: .unconditional, help: "Mini-batch size (global, over all ranks; default 100).")
   var batchSize: Int?
 
-  @Option(help: "Constant learning rate (with --decay: the first epoch's).")
+  @Option(parsing: .unconditional, help: "Constant learning rate (with --decay: the first epoch's).")
   var eta: Double?
 
-  @Option(help: "Per-epoch learning-rate decay factor: eta_e = eta * decay^e.")
+  @Option(parsing: .unconditional, help: "Per-epoch learning-rate decay factor: eta_e = eta * decay^e.")
   var decay: Double?
 
   @Option(
@@ -107,22 +120,22 @@ struct OptimizationOptions: ParsableArguments {
       valueName: "ETA_MIN,ETA_MAX[,N_S]"))
   var cyclical: String?
 
-  @Option(help: "Train for K cycles of the cyclical schedule (2*N_S*K steps).")
+  @Option(parsing: .unconditional, help: "Train for K cycles of the cyclical schedule (2*N_S*K steps).")
   var cycles: Int?
 
-  @Option(help: "Train for N epochs (default \(TrainingConfiguration.defaultEpochs)).")
+  @Option(parsing: .unconditional, help: "Train for N epochs (default \(TrainingConfiguration.defaultEpochs)).")
   var epochs: Int?
 
-  @Option(help: "Stop after N updates.")
+  @Option(parsing: .unconditional, help: "Stop after N updates.")
   var maxSteps: Int?
 
-  @Option(help: "Momentum rho in v = rho*v + eta*grad; theta -= v (0: plain SGD; default 0.9).")
+  @Option(parsing: .unconditional, help: "Momentum rho in v = rho*v + eta*grad; theta -= v (0: plain SGD; default 0.9).")
   var momentum: Double?
 
-  @Option(help: "L2 regularization lambda: cost = loss + lambda * sum ||W||^2 (default 0.0005).")
+  @Option(parsing: .unconditional, help: "L2 regularization lambda: cost = loss + lambda * sum ||W||^2 (default 0.0005).")
   var lambda: Double?
 
-  @Option(help: "Also evaluate every STEPS updates (metrics.csv rows), besides every epoch.")
+  @Option(parsing: .unconditional, help: "Also evaluate every STEPS updates (metrics.csv rows), besides every epoch.")
   var evalEvery: Int?
 
   @Flag(help: "Visit the training samples in order every epoch.")

@@ -32,7 +32,7 @@ struct Report: ParsableCommand {
     let html = try SweepReport(directory: directory, top: top).html()
     let path = (directory as NSString).appendingPathComponent(ReportFiles.report)
     do { try html.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-      throw FileError(.unwritable, path: path, problem: "cannot write the report (\(error.localizedDescription))")
+      throw FileError(.unwritable, path: path, problem: "cannot write the report (\(describeIOError(error, path: path)))")
     }
     return path
   }
@@ -42,7 +42,7 @@ struct Report: ParsableCommand {
     let html = try RunReport(directory: directory).html()
     let path = (directory as NSString).appendingPathComponent(ReportFiles.report)
     do { try html.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-      throw FileError(.unwritable, path: path, problem: "cannot write the report (\(error.localizedDescription))")
+      throw FileError(.unwritable, path: path, problem: "cannot write the report (\(describeIOError(error, path: path)))")
     }
     return path
   }

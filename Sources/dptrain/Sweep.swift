@@ -57,11 +57,23 @@ struct Sweep: ParsableCommand {
 
   func validate() throws {
     guard ranksPerTrial >= 1 else { throw ValidationError("--ranks-per-trial must be >= 1, got \(ranksPerTrial)") }
-    if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
+    if let blasThreads, !(1...TrainingConfiguration.Limits.blasThreads).contains(blasThreads) {
+      throw ValidationError("--blas-threads must be in 1...\(TrainingConfiguration.Limits.blasThreads), got \(blasThreads)")
+    }
     guard top >= 1 else { throw ValidationError("-k must be >= 1, got \(top)") }
     let parsed = try loadSpec()
     do { try parsed.checkTrials(file: spec) } catch { throw ValidationError("\(error)") }
     if Launch.isPrintingRank() {
+      guard !out.isEmpty else { throw ValidationError("--out: expected a directory, got an empty path") }
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && !isDirectory.boolValue {
+        throw ValidationError("--out \(out) is a file; expected a directory")
+      }
+      let runFiles = RunDirectory.existingFiles(in: out)
+      if !runFiles.isEmpty && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName)) {
+        throw ValidationError(
+          "--out \(out) holds a training run (\(runFiles.joined(separator: ", "))), not a sweep; choose another --out for the sweep")
+      }
       let exists = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName))
       if resume && !exists {
         throw ValidationError("--resume: \(out) holds no sweep (no \(SweepStore.fileName)); run without --resume to start one")
@@ -196,11 +208,15 @@ struct Sweep: ParsableCommand {
     try store.record(rankTimes: dispatcher.ranksTime)
     try store.setStatus("finished")
     let summary = try SweepSummary(store: store)
-    try summary.trialsCSV().write(toFile: (out as NSString).appendingPathComponent("trials.csv"), atomically: true, encoding: .utf8)
-    try summary.configurationsCSV().write(
-      toFile: (out as NSString).appendingPathComponent("configurations.csv"), atomically: true, encoding: .utf8)
+    try writeCSV(summary.trialsCSV(), to: (out as NSString).appendingPathComponent("trials.csv"))
+    try writeCSV(summary.configurationsCSV(), to: (out as NSString).appendingPathComponent("configurations.csv"))
     let report = noReport ? nil : try Report.write(sweepDirectory: out, top: max(top, 5))
     let busy = summary.busy()
+    // A sweep whose every trial failed or diverged found nothing: not a success.
+    let nothingTrained = !summary.trials.isEmpty && !summary.trials.contains { $0.status == .finished }
+    let failure = CommandError(
+      "no trial of the sweep finished (\(summary.trials.count) failed or diverged; the first: \(summary.trials.first?.error ?? summary.trials.first.map { "diverged at step \($0.divergedAtStep ?? 0)" } ?? "?")); see \(out)/trials.csv"
+    )
     if output.mode == .json {
       let best = summary.top(top).map { c -> [String: Any] in
         [
@@ -215,8 +231,11 @@ struct Sweep: ParsableCommand {
           "trials": summary.trials.count, "seconds": Date().timeIntervalSince(started), "metric": parsed.metric.rawValue, "top": best,
           "final_test_accuracy": summary.final?.testAccuracy ?? NSNull(), "report": report ?? NSNull(),
           "busy_shares": busy.map(\.shares) ?? NSNull(), "busy_sweep": busy.map(\.sweep) ?? NSNull(),
-          "rank_seconds": summary.rankTimes.map { ["trials": $0.trials, "coordination": $0.coordination, "idle": $0.idle] },
+          "rank_seconds": summary.rankTimes.map {
+            ["trials": $0.trials, "coordination": $0.coordination, "idle": $0.idle, "collectives": $0.collectives]
+          },
         ], important: true)
+      if nothingTrained { throw failure }
       return
     }
     print(String(format: "sweep finished: %d trials in %@", summary.trials.count, formatDuration(Date().timeIntervalSince(started))))
@@ -225,6 +244,7 @@ struct Sweep: ParsableCommand {
     if let busy { print(busy.description) }
     if !summary.rankTimes.isEmpty { print(RankTime.describe(summary.rankTimes)) }
     if let report { print("report: \(report)") }
+    if nothingTrained { throw failure }
   }
 }
 

@@ -90,6 +90,6 @@ struct Top: ParsableCommand {
 
 func writeCSV(_ text: String, to path: String) throws {
   do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-    throw FileError(.unwritable, path: path, problem: "cannot write the CSV (\(error.localizedDescription))")
+    throw FileError(.unwritable, path: path, problem: "cannot write the CSV (\(describeIOError(error, path: path)))")
   }
 }

@@ -8,6 +8,7 @@ import Foundation
 import LinearAlgebra
 import NeuralNetwork
 import Reporting
+import Search
 import Training
 
 struct Train: ParsableCommand {
@@ -21,8 +22,14 @@ struct Train: ParsableCommand {
   @Option(help: ArgumentHelp("Precision of training: float or double (default float).", valueName: "float|double"))
   var precision: String?
 
-  @Option(help: ArgumentHelp("Output directory (default runs/YYYYmmdd-HHMMSS).", valueName: "DIR"))
+  @Option(
+    help: ArgumentHelp(
+      "Output directory (default runs/YYYYmmdd-HHMMSS, with -2, -3, ... when taken). A directory that holds a run is refused unless --overwrite.",
+      valueName: "DIR"))
   var out: String?
+
+  @Flag(help: "With --out DIR holding a run: remove its files (model, metrics, checkpoint, report) and start afresh.")
+  var overwrite = false
 
   @Option(help: ArgumentHelp("Start from a saved model (safetensors, same names) instead of a random init.", valueName: "FILE"))
   var initModel: String?
@@ -97,6 +104,13 @@ struct Train: ParsableCommand {
 
   func validate() throws {
     _ = try usage { try TrainingConfiguration(options: options) }
+    if let resume, let out {
+      throw ValidationError("--out \(out) with --resume \(resume): a resumed run continues in its own directory; drop --out")
+    }
+    if overwrite && (resume != nil || out == nil) {
+      throw ValidationError("--overwrite clears the run in --out DIR: it needs --out, and not --resume")
+    }
+    if let out, Launch.isPrintingRank() { try Self.checkOutput(out, overwrite: overwrite) }
     if let resume, Launch.isPrintingRank() {
       for file in ["config.json", Checkpoint.fileName]
       where !FileManager.default.fileExists(atPath: (resume as NSString).appendingPathComponent(file)) {
@@ -131,6 +145,24 @@ struct Train: ParsableCommand {
     }
   }
 
+  /// `--out DIR` for a new run: a directory (or nothing yet) that holds no sweep, and no run
+  /// unless `overwrite`.
+  static func checkOutput(_ out: String, overwrite: Bool) throws {
+    guard !out.isEmpty else { throw ValidationError("--out: expected a directory, got an empty path") }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return }
+    guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; expected a directory") }
+    if FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName)) {
+      throw ValidationError("--out \(out) holds a sweep (\(SweepStore.fileName)); choose another --out for the run")
+    }
+    let files = RunDirectory.existingFiles(in: out)
+    if !files.isEmpty && !overwrite {
+      throw ValidationError(
+        "--out \(out) already holds a run (\(files.joined(separator: ", "))); continue it with --resume \(out), choose another --out, or pass --overwrite to remove its files first"
+      )
+    }
+  }
+
   /// `DIR/config.json`, read and checked (a configuration of any dptrain version).
   static func readConfiguration(runDirectory dir: String) throws -> TrainingConfiguration {
     let path = (dir as NSString).appendingPathComponent("config.json")
@@ -153,14 +185,15 @@ struct Train: ParsableCommand {
     // On --resume, --blas-threads given here applies, not the recorded count.
     BLAS.setThreads(blasThreads ?? Launch.defaultBLASThreads(localSize: launch.localSize))
     let kernel = try gemmOptions.select(T.self, request: resuming ? resumeRequest(given, printing: isRoot) : given.gemm, printing: isRoot)
-    let data = try prefetched.value()
-    let outPath =
-      resume ?? out ?? "runs/"
-      + {
-        let f = DateFormatter()
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        return f.string(from: Date())
-      }()
+    let data = try usage { try prefetched.value() }
+    // Rank 0 makes the default directory (unique); the others never write into it.
+    var outPath = resume ?? out ?? "runs"
+    if resume == nil && out == nil && isRoot {
+      let f = DateFormatter()
+      f.dateFormat = "yyyyMMdd-HHmmss"
+      outPath = try RunDirectory.makeUnique(parent: "runs", stem: f.string(from: Date()))
+    }
+    if overwrite && isRoot { try RunDirectory.clear(outPath) }
     // A stall ends the job; the run continues from its last checkpoint (rank 0 names the
     // directory: the default name of another rank may differ by a second).
     let directoryName = isRoot || resume != nil || out != nil ? outPath : "rank 0's output directory"

@@ -69,6 +69,46 @@ struct ConfigurationTests {
     }
   }
 
+  /// Every integer has a documented maximum (no overflow, no allocation of terabytes), every
+  /// real must be finite and in range once rounded to the training precision.
+  @Test(
+    arguments: [
+      ([("hidden", "9223372036854775807")], "--hidden: a width of 9223372036854775807 is above the maximum, 65536"),
+      ([("hidden", Array(repeating: "8", count: 65).joined(separator: ","))], "--hidden: 65 hidden layers are above the maximum, 64"),
+      ([("epochs", "922337203685477580")], "--epochs must be at most 1000000, got 922337203685477580"),
+      ([("cyclical", "1e-5,0.1,10"), ("cycles", "9223372036854775807")], "--cycles must be at most 1000000"),
+      ([("cyclical", "1e-5,0.1,4611686018427387904")], "--cyclical: N_S must be at most 549755813888 steps"),
+      ([("cyclical", "1e-5,0.1,500000000000"), ("cycles", "2")], "--cycles: 2 cycles of 2 x 500000000000 steps are above the maximum"),
+      ([("blas-threads", "2147483648")], "--blas-threads must be at most 1024, got 2147483648"),
+      ([("batch-size", "4294967296")], "--batch-size must be at most 1048576"),
+      ([("max-steps", "9223372036854775807")], "--max-steps must be at most 1099511627776"),
+      ([("eval-every", "0")], "--eval-every must be >= 1 steps, got 0"),
+      ([("momentum", "0.9999999999")], "--momentum must be in [0, 1), got 0.9999999999, which is 1 in float precision"),
+      ([("bn-alpha", "0.99999999")], "--bn-alpha must be in [0, 1), got 0.99999999, which is 1 in float precision"),
+      ([("eta", "1e-320")], "--eta is 1e-320, out of float precision's range"),
+      ([("eta", "1e-40")], "--eta is 1e-40, out of float precision's range"),
+      ([("eta", "1e39")], "--eta is 1e+39, out of float precision's range"),
+      ([("eta", "1e-320"), ("precision", "double")], "--eta is 1e-320, out of double precision's range"),
+      ([("eta", "inf")], "--eta must be a finite number > 0, got inf"),
+      ([("eta", "nan")], "--eta must be a finite number > 0, got nan"),
+      ([("lambda", "1e39")], "--lambda must be a finite number >= 0, got 1e+39"),
+      ([("cyclical", "0.1,0.100000001")], "--cyclical: need ETA_MIN < ETA_MAX (in float precision)"),
+      ([("init", "gaussian:1e-50")], "--init: 'gaussian:1e-50' is not an initialization"),
+    ] as [([(name: String, value: String)], String)])
+  func boundsAndRoundingAreRefusedNamingTheOption(_ options: [(name: String, value: String)], _ message: String) {
+    #expect(errorText(options).hasPrefix(message), "\(errorText(options))")
+  }
+
+  @Test func valuesInsideTheBoundsAndThePrecisionAreAccepted() {
+    for options in [
+      [("momentum", "0.99999994")], [("eta", "1e-37")], [("eta", "1e-300"), ("precision", "double")],
+      [("momentum", "0.9999999999"), ("precision", "double")], [("hidden", "65536")], [("epochs", "1000000")],
+      [("blas-threads", "1024")], [("cyclical", "1e-5,0.1,274877906944"), ("cycles", "2")],
+    ] as [[(name: String, value: String)]] {
+      #expect(errorText(options) == "accepted", "\(options)")
+    }
+  }
+
   @Test func optionsThatGoTogether() {
     for (options, message) in [
       ([("decay", "0.9")], "--decay needs --eta"), ([("eta", "0.1"), ("cyclical", "1e-4,0.1")], "--eta and --cyclical are exclusive"),
@@ -137,5 +177,22 @@ struct ConfigurationTests {
     c.architecture.inputSize = nil
     c.batchSize = 41
     #expect { try c.resolved(for: data) } throws: { "\($0)" == "--batch-size 41 exceeds the 40 training samples" }
+  }
+
+  /// The limits that need the data's shape: the parameters (the run's length in steps cannot
+  /// exceed its limit with epochs and batches within theirs).
+  @Test func resolvingRefusesANetworkOrRunTooLargeForTheLimits() throws {
+    let images = try ImageSet(
+      pixels: [UInt8](repeating: 7, count: 40 * 6), labels: (0..<40).map { Int32($0 % 3) },
+      shape: ImageShape(height: 2, width: 3, channels: 1, layout: .grayscale), classes: 3)
+    let data = DatasetSplits(
+      train: images, validation: .empty(shape: images.shape), test: .empty(shape: images.shape),
+      normalization: FeatureNormalization(computingOver: images), source: .idx(directory: "x"), sourceDescription: "40 images")
+    let tooMany = try TrainingConfiguration(options: [("hidden", "65536,65536"), ("batch-size", "10")])
+    #expect { try tooMany.resolved(for: data) } throws: {
+      "\($0)".hasPrefix("--hidden: the network 6-65536-65536-3 has 4295688195 parameters, above the maximum 1073741824")
+    }
+    let long = try TrainingConfiguration(options: [("epochs", "1000000"), ("batch-size", "1")])
+    #expect(throws: Never.self) { try long.resolved(for: data) }
   }
 }

@@ -38,6 +38,17 @@ run_check() {
   fi
 }
 
+# expect_exit CODE PATTERN CMD...: CMD exits CODE and its stderr+stdout match PATTERN (grep -E)
+expect_exit() {
+  local code="$1" pattern="$2"
+  shift 2
+  local out rc
+  out="$("$@" 2>&1)"
+  rc=$?
+  if [ "$rc" -ne "$code" ]; then echo "exit $rc, expected $code; output: $out"; return 1; fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then echo "output does not match /$pattern/: $out"; return 1; fi
+}
+
 # seconds_since START: wall seconds since START (date +%s.%N), two decimals
 seconds_since() { python3 -c "print(round($(date +%s.%N) - $1, 2))"; }
 

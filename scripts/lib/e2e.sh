@@ -5,17 +5,6 @@ set -uo pipefail
 DPTRAIN="$1"
 source "$(dirname "$0")/checks.sh"
 
-# expect_exit CODE PATTERN CMD...: CMD exits CODE and its stderr+stdout match PATTERN (grep -E)
-expect_exit() {
-  local code="$1" pattern="$2"
-  shift 2
-  local out rc
-  out="$("$@" 2>&1)"
-  rc=$?
-  if [ "$rc" -ne "$code" ]; then echo "exit $rc, expected $code; output: $out"; return 1; fi
-  if ! grep -qE -- "$pattern" <<<"$out"; then echo "output does not match /$pattern/: $out"; return 1; fi
-}
-
 echo "==> end-to-end checks of $DPTRAIN"
 
 # --- Acceptance: gradient check -------------------------------------------------------------
