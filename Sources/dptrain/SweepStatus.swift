@@ -89,6 +89,7 @@ struct Top: ParsableCommand {
 }
 
 func writeCSV(_ text: String, to path: String) throws {
+  guard !path.isEmpty else { throw CommandError("--csv: expected a file path, got an empty one") }
   do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
     throw FileError(.unwritable, path: path, problem: "cannot write the CSV (\(describeIOError(error, path: path)))")
   }

@@ -159,13 +159,18 @@ struct ConfigurationTests {
     #expect(throws: DecodingError.self) { try JSONDecoder().decode(TrainingConfiguration.self, from: Data(json.utf8)) }
   }
 
-  @Test func resolvingFillsTheNetworkScheduleAndLengthAndRefusesDataOfAnotherShape() throws {
+  /// 40 images of 2x3 pixels in 3 classes, all for training.
+  static func fortyImages() throws -> DatasetSplits {
     let images = try ImageSet(
       pixels: [UInt8](repeating: 7, count: 40 * 6), labels: (0..<40).map { Int32($0 % 3) },
       shape: ImageShape(height: 2, width: 3, channels: 1, layout: .grayscale), classes: 3)
-    let data = DatasetSplits(
+    return DatasetSplits(
       train: images, validation: .empty(shape: images.shape), test: .empty(shape: images.shape),
       normalization: FeatureNormalization(computingOver: images), source: .idx(directory: "x"), sourceDescription: "40 images")
+  }
+
+  @Test func resolvingFillsTheNetworkScheduleAndLengthAndRefusesDataOfAnotherShape() throws {
+    let data = try Self.fortyImages()
     var c = try TrainingConfiguration(options: [("batch-size", "10"), ("epochs", "3")])
     let r = try c.resolved(for: data)
     #expect(r.architecture.resolved == Architecture(inputSize: 6, hidden: [50], classes: 3))
@@ -182,12 +187,7 @@ struct ConfigurationTests {
   /// The limits that need the data's shape: the parameters (the run's length in steps cannot
   /// exceed its limit with epochs and batches within theirs).
   @Test func resolvingRefusesANetworkOrRunTooLargeForTheLimits() throws {
-    let images = try ImageSet(
-      pixels: [UInt8](repeating: 7, count: 40 * 6), labels: (0..<40).map { Int32($0 % 3) },
-      shape: ImageShape(height: 2, width: 3, channels: 1, layout: .grayscale), classes: 3)
-    let data = DatasetSplits(
-      train: images, validation: .empty(shape: images.shape), test: .empty(shape: images.shape),
-      normalization: FeatureNormalization(computingOver: images), source: .idx(directory: "x"), sourceDescription: "40 images")
+    let data = try Self.fortyImages()
     let tooMany = try TrainingConfiguration(options: [("hidden", "65536,65536"), ("batch-size", "10")])
     #expect { try tooMany.resolved(for: data) } throws: {
       "\($0)".hasPrefix("--hidden: the network 6-65536-65536-3 has 4295688195 parameters, above the maximum 1073741824")
