@@ -31,6 +31,16 @@ func usage<V>(_ body: () throws -> V) throws -> V {
   }
 }
 
+/// Whether `--out PATH` (train's or sweep's) is there: false for nothing yet, true for a
+/// directory; an empty path or a file is refused.
+func outputDirectoryExists(_ out: String) throws -> Bool {
+  guard !out.isEmpty else { throw ValidationError("--out: expected a directory, got an empty path") }
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return false }
+  guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; expected a directory") }
+  return true
+}
+
 /// Whether `error` is the user's command line (exit 64, as ArgumentParser's own errors).
 func isUsageError(_ error: any Error) -> Bool {
   if error is ValidationError || error is ConfigurationError { return true }

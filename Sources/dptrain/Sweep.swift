@@ -64,17 +64,12 @@ struct Sweep: ParsableCommand {
     let parsed = try loadSpec()
     do { try parsed.checkTrials(file: spec) } catch { throw ValidationError("\(error)") }
     if Launch.isPrintingRank() {
-      guard !out.isEmpty else { throw ValidationError("--out: expected a directory, got an empty path") }
-      var isDirectory: ObjCBool = false
-      if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && !isDirectory.boolValue {
-        throw ValidationError("--out \(out) is a file; expected a directory")
-      }
-      let runFiles = RunDirectory.existingFiles(in: out)
-      if !runFiles.isEmpty && !FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName)) {
+      let runFiles = try outputDirectoryExists(out) ? RunDirectory.existingFiles(in: out) : []
+      let exists = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName))
+      if !runFiles.isEmpty && !exists {
         throw ValidationError(
           "--out \(out) holds a training run (\(runFiles.joined(separator: ", "))), not a sweep; choose another --out for the sweep")
       }
-      let exists = FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName))
       if resume && !exists {
         throw ValidationError("--resume: \(out) holds no sweep (no \(SweepStore.fileName)); run without --resume to start one")
       }

@@ -148,10 +148,7 @@ struct Train: ParsableCommand {
   /// `--out DIR` for a new run: a directory (or nothing yet) that holds no sweep, and no run
   /// unless `overwrite`.
   static func checkOutput(_ out: String, overwrite: Bool) throws {
-    guard !out.isEmpty else { throw ValidationError("--out: expected a directory, got an empty path") }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) else { return }
-    guard isDirectory.boolValue else { throw ValidationError("--out \(out) is a file; expected a directory") }
+    guard try outputDirectoryExists(out) else { return }
     if FileManager.default.fileExists(atPath: (out as NSString).appendingPathComponent(SweepStore.fileName)) {
       throw ValidationError("--out \(out) holds a sweep (\(SweepStore.fileName)); choose another --out for the run")
     }
