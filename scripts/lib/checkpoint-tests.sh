@@ -22,7 +22,7 @@ kill_resume() {
   "$@" "$DPTRAIN" train "${args[@]}" --out "$a" > /dev/null || return 1
   "$@" "$DPTRAIN" train "${args[@]}" --out "$b" > /dev/null 2>&1 &
   local pid=$!
-  for _ in $(seq 400); do [ -f "$b/checkpoint.safetensors" ] && break; sleep 0.05; done
+  wait_for 20 test -f "$b/checkpoint.safetensors"
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   pkill -9 -f -- "--out $b" 2>/dev/null

@@ -49,6 +49,17 @@ expect_exit() {
   if ! grep -qE -- "$pattern" <<<"$out"; then echo "output does not match /$pattern/: $out"; return 1; fi
 }
 
+# wait_for SECONDS CMD...: runs CMD every 0.05 s until it succeeds (0) or SECONDS have passed (1)
+wait_for() {
+  local polls=$(($1 * 20))
+  shift
+  for _ in $(seq "$polls"); do "$@" && return 0; sleep 0.05; done
+  return 1
+}
+
+# exists GLOB: some file matches GLOB (quoted by the caller, so that it is matched at each call)
+exists() { compgen -G "$1" > /dev/null; }
+
 # seconds_since START: wall seconds since START (date +%s.%N), two decimals
 seconds_since() { python3 -c "print(round($(date +%s.%N) - $1, 2))"; }
 

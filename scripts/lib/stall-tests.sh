@@ -15,17 +15,11 @@ echo "==> stalls and slow ranks"
 
 args=(--hidden 256,128 --epochs 8 --train-limit 20000 --blas-threads 1 --quiet --no-report)
 
-# after_first_checkpoint DIR: waits (at most 20 s) until DIR holds a checkpoint.
-after_first_checkpoint() {
-  for _ in $(seq 200); do [ -f "$1/checkpoint.safetensors" ] && return 0; sleep 0.1; done
-  return 1
-}
-
 stop_one_rank() {
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" train "${args[@]}" --out "$work/uninterrupted" > /dev/null || return 1
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" train "${args[@]}" --stall-timeout 5 --out "$work/stopped" > "$work/stopped.txt" 2>&1 &
   local job=$!
-  after_first_checkpoint "$work/stopped" || { echo "no checkpoint"; return 1; }
+  wait_for 20 test -f "$work/stopped/checkpoint.safetensors" || { echo "no checkpoint"; return 1; }
   local victim start rc elapsed
   victim=$(rank_pid "--out $work/stopped" 1)
   [ -n "$victim" ] || { echo "rank 1 not found"; return 1; }
@@ -76,10 +70,10 @@ link_down() {
     TWO_HOSTS_GRACE=8 two_hosts_run "$name" --stall-timeout "$timeout"
   fi
   local job=$! start rc elapsed
-  after_first_checkpoint "$work/$name" || { cat "$work/$name.txt"; return 1; }
+  wait_for 20 test -f "$work/$name/checkpoint.safetensors" || { cat "$work/$name.txt"; return 1; }
   start=$(date +%s.%N)
   ip -n "dpt-a-$job" link set "dpta$job" down || return 1
-  for _ in $(seq 600); do grep -qE "$end" "$work/$name.txt" && break; sleep 0.1; done
+  wait_for 60 grep -qE "$end" "$work/$name.txt"
   elapsed=$(seconds_since "$start")
   wait "$job"
   rc=$?

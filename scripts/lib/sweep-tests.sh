@@ -258,7 +258,7 @@ trial_checkpoint() {
   "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
   "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-b" --blas-threads 1 --no-report > /dev/null 2>&1 &
   local pid=$!
-  for _ in $(seq 600); do ls "$work"/long-b/checkpoints/trial-2/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
+  wait_for 30 test -f "$work/long-b/checkpoints/trial-2/checkpoint.safetensors"
   kill -9 "$pid"
   wait "$pid" 2>/dev/null
   "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-b" --resume --blas-threads 1 --no-report > "$work/long.txt" || return 1
@@ -281,7 +281,7 @@ fault_rank() {
     "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-2a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --blas-threads 1 --no-report "${stall[@]}" > "$work/fault.txt" 2>&1 &
   local job=$!
-  for _ in $(seq 600); do ls "$dir"/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
+  wait_for 30 exists "$dir/checkpoints/trial-*/checkpoint.safetensors"
   local pid start
   pid="$(rank_pid "--out $dir" "$victim")"
   [ -n "$pid" ] || { echo "rank $victim not found"; kill "$job"; return 1; }
@@ -318,7 +318,7 @@ term_sweep() {
     "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$work/long-2a" --quiet --blas-threads 1 --no-report > /dev/null || return 1
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/long.yaml" --out "$dir" --blas-threads 1 --no-report > "$work/term.txt" 2>&1 &
   local job=$!
-  for _ in $(seq 600); do ls "$dir"/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.05; done
+  wait_for 30 exists "$dir/checkpoints/trial-*/checkpoint.safetensors"
   kill -TERM "$job"
   wait "$job"
   echo "term: mpirun exited $? ($(grep -c . "$work/term.txt") lines)"
