@@ -3,7 +3,9 @@
 # slurmctld and slurmd started here, stopped at the end): the srun and the mpirun paths train
 # the model of `mpirun -np 2`; the time limit's signal (sent by hand with scancel --batch, as
 # --signal=B:TERM sends it) checkpoints, requeues and finishes with the uninterrupted model and
-# metrics; a sweep the same; a cancelled job is not requeued, and a job cancelled or killed
+# metrics; a real 1-minute limit requeues the run until it finishes, to the same model, also when
+# Slurm's warning comes late (the script's own timer); a limit shorter than the lead is refused; a
+# sweep is signalled, requeued and finished the same way; a cancelled job is not requeued, and a job cancelled or killed
 # outright continues when submitted again. Skipped with the reason
 # where the daemons cannot start. Usage: slurm-tests.sh PATH/TO/dptrain. Exits 1 if any failed.
 set -uo pipefail
@@ -26,14 +28,15 @@ fi
 trap 'slurm_stop; rm -rf "$slurm_dir" "$work"' EXIT
 export DPTRAIN
 
-# submit OUT SBATCH-OPTIONS... -- SCRIPT-ARGS...: submits scripts/slurm.sbatch, prints the job id.
+# submit LOG SBATCH-OPTIONS... -- SCRIPT-ARGS...: submits scripts/slurm.sbatch (or $SUBMIT_SCRIPT),
+# prints the job id.
 submit() {
   local log="$1"
   shift
   local opts=()
   while [ "$1" != -- ]; do opts+=("$1"); shift; done
   shift
-  sbatch --parsable --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=10 --output="$log" "${opts[@]}" "$root/scripts/slurm.sbatch" "$@"
+  sbatch --parsable --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=10 --output="$log" "${opts[@]}" "${SUBMIT_SCRIPT:-$root/scripts/slurm.sbatch}" "$@"
 }
 
 # finish JOB [SECONDS]: waits until JOB has ended (at most SECONDS, 300), prints "job J: STATE,
@@ -52,12 +55,6 @@ finish() {
 
 # restarts JOB: how many times JOB was requeued.
 restarts() { scontrol show job "$1" | grep -oE 'Restarts=[0-9]+' | cut -d= -f2; }
-
-# after_checkpoint FILE: waits (at most 60 s) until FILE exists.
-after_checkpoint() {
-  for _ in $(seq 600); do [ -e "$1" ] && return 0; sleep 0.1; done
-  return 1
-}
 
 small=(--hidden 64 --epochs 2 --train-limit 5000 --quiet --no-report)
 long=(--hidden 256,128 --batch-norm --epochs 8 --train-limit 20000 --quiet --no-report)
@@ -86,7 +83,7 @@ check "the same on the mpirun-inside-the-allocation path" launch_path mpirun
 signal_requeue() {
   local job
   job=$(submit "$work/term.log" -- train "${long[@]}" --out "$work/term") || return 1
-  after_checkpoint "$work/term/checkpoint.safetensors" || { cat "$work/term.log"; return 1; }
+  wait_for 60 test -f "$work/term/checkpoint.safetensors" || { cat "$work/term.log"; return 1; }
   scancel --batch --signal=TERM "$job"
   finish "$job" 300
   local rc=$?
@@ -97,8 +94,45 @@ signal_requeue() {
 }
 check "scancel --batch --signal=TERM mid-run: checkpoint, exit 5, requeued, resumed, finished: the uninterrupted model and metrics.csv" signal_requeue
 
-# A real time limit (--time=1 --signal=B:TERM@40) is not checked here: in 2 of 4 runs this
-# Slurm signalled the requeued job again 0.2-0.5 s after each start (README, "On a Slurm cluster").
+# A real time limit, as a user sets it: the script's #SBATCH lines edited to a 1-minute limit and
+# a 40 s lead, a run of about 50 s of training: each run trains about 20 s, stops (Slurm's
+# warning or the script's own timer, whichever comes first), requeues, and the last one finishes.
+limited="$work/limited.sbatch"
+sed -e 's/^#SBATCH --time=.*/#SBATCH --time=1/' -e 's/^#SBATCH --signal=.*/#SBATCH --signal=B:TERM@40/' \
+  "$root/scripts/slurm.sbatch" > "$limited"
+longer=(--hidden 256,128 --batch-norm --epochs 140 --train-limit 20000 --quiet --no-report)
+"${MPIRUN[@]}" -np 2 "$DPTRAIN" train "${longer[@]}" --blas-threads 1 --out "$work/longer-mpirun" > /dev/null
+# limit_requeue NAME SBATCH-OPTIONS...: the longer run under the 1-minute script.
+limit_requeue() {
+  local name="$1" job
+  shift
+  job=$(SUBMIT_SCRIPT="$limited" submit "$work/$name.log" --time=1 "$@" -- train "${longer[@]}" --out "$work/$name") || return 1
+  finish "$job" 600
+  local rc=$?
+  cat "$work/$name.log"
+  [ "$rc" -eq 0 ] && [ "$(restarts "$job")" -ge 2 ] || return 1
+  [ "$(grep -c "the ranks stop in" "$work/$name.log")" -eq "$(($(restarts "$job") + 1))" ] &&
+    [ "$(grep -c "SIGTERM: stopped after step" "$work/$name.log")" -eq "$(restarts "$job")" ] &&
+    same_run "$work/$name" "$work/longer-mpirun"
+}
+check "a real time limit (--time=1, --signal=B:TERM@40 in the script): every run checkpoints 40 s before its limit, requeues, and the last finishes: the uninterrupted model and metrics.csv" limit_requeue limit
+# Slurm's own warning made late (sbatch --signal=B:TERM@2 overrides the script's line; the
+# script does not see it): the script's timer, still at 40 s, is what stops each run.
+own_timer() {
+  limit_requeue own-timer --signal=B:TERM@2 || return 1
+  [ "$(grep -c "40 s before the time limit: the ranks checkpoint and stop" "$work/own-timer.log")" -ge 2 ]
+}
+check "with Slurm's warning late (--signal=B:TERM@2), the script's own timer stops every run at 40 s before its limit, to the same model" own_timer
+# A limit no longer than the lead cannot stop in time: refused at the start, before any rank.
+short_limit() {
+  local job
+  job=$(submit "$work/short.log" --time=1 -- train "${small[@]}" --out "$work/short") || return 1
+  finish "$job" 60
+  cat "$work/short.log"
+  grep -q "JobState=FAILED" <(scontrol show job "$job") && grep -q " ExitCode=64:0" <(scontrol show job "$job") &&
+    grep -q "lengthen --time or shorten the --signal lead" "$work/short.log" && [ ! -e "$work/short" ]
+}
+check "a time limit shorter than the script's 120 s lead (--time=1): exit 64 at the start naming both, nothing run" short_limit
 
 cat > "$work/sweep.yaml" <<'EOF'
 seed: 2
@@ -111,7 +145,7 @@ sweep_requeue() {
   "${MPIRUN[@]}" -np 2 "$DPTRAIN" sweep "$work/sweep.yaml" --out "$work/sweep-mpirun" --blas-threads 1 --quiet --no-report > /dev/null || return 1
   local job
   job=$(submit "$work/sweep.log" -- sweep "$work/sweep.yaml" --out "$work/sweep" --no-report) || return 1
-  for _ in $(seq 600); do ls "$work"/sweep/checkpoints/trial-*/checkpoint.safetensors > /dev/null 2>&1 && break; sleep 0.1; done
+  wait_for 60 exists "$work/sweep/checkpoints/trial-*/checkpoint.safetensors"
   scancel --batch --signal=TERM "$job"
   finish "$job" 300
   local rc=$?
@@ -127,13 +161,13 @@ check "a sweep: the signal mid-trial checkpoints, requeues and finishes with the
 cancel_kill_resubmit() {
   local job
   job=$(submit "$work/cancel.log" -- train "${long[@]}" --out "$work/kill") || return 1
-  after_checkpoint "$work/kill/checkpoint.safetensors" || { cat "$work/cancel.log"; return 1; }
+  wait_for 60 test -f "$work/kill/checkpoint.safetensors" || { cat "$work/cancel.log"; return 1; }
   scancel "$job"
   finish "$job" 60
   cat "$work/cancel.log"
   [ "$(restarts "$job")" -eq 0 ] && grep -q "not requeued" "$work/cancel.log" && [ ! -f "$work/kill/summary.json" ] || return 1
   job=$(submit "$work/kill.log" -- train "${long[@]}" --out "$work/kill") || return 1
-  for _ in $(seq 600); do grep -q "resuming at step" "$work/kill.log" 2>/dev/null && break; sleep 0.1; done
+  wait_for 60 grep -qs "resuming at step" "$work/kill.log"
   sleep 1
   pkill -9 -f -- "dptrain train --resume $work/kill" || { echo "no rank to kill"; cat "$work/kill.log"; return 1; }
   finish "$job" 60
