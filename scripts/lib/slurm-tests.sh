@@ -5,9 +5,9 @@
 # --signal=B:TERM sends it) checkpoints, requeues and finishes with the uninterrupted model and
 # metrics; a real 1-minute limit requeues the run until it finishes, to the same model, also when
 # Slurm's warning comes late (the script's own timer); a limit shorter than the lead is refused; a
-# sweep is signalled, requeued and finished the same way; a cancelled job is not requeued, and a job cancelled or killed
-# outright continues when submitted again. Skipped with the reason
-# where the daemons cannot start. Usage: slurm-tests.sh PATH/TO/dptrain. Exits 1 if any failed.
+# sweep is signalled, requeued and finished the same way; a cancelled job is not requeued, and a
+# job cancelled or killed outright continues when submitted again. Skipped with the reason where
+# the daemons cannot start. Usage: slurm-tests.sh PATH/TO/dptrain. Exits 1 if any failed.
 set -uo pipefail
 DPTRAIN="$(realpath "$1")"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -108,11 +108,12 @@ limit_requeue() {
   shift
   job=$(SUBMIT_SCRIPT="$limited" submit "$work/$name.log" --time=1 "$@" -- train "${longer[@]}" --out "$work/$name") || return 1
   finish "$job" 600
-  local rc=$?
+  local rc=$? requeued
+  requeued="$(restarts "$job")"
   cat "$work/$name.log"
-  [ "$rc" -eq 0 ] && [ "$(restarts "$job")" -ge 2 ] || return 1
-  [ "$(grep -c "the ranks stop in" "$work/$name.log")" -eq "$(($(restarts "$job") + 1))" ] &&
-    [ "$(grep -c "SIGTERM: stopped after step" "$work/$name.log")" -eq "$(restarts "$job")" ] &&
+  [ "$rc" -eq 0 ] && [ "$requeued" -ge 2 ] || return 1
+  [ "$(grep -c "the ranks stop in" "$work/$name.log")" -eq "$((requeued + 1))" ] &&
+    [ "$(grep -c "SIGTERM: stopped after step" "$work/$name.log")" -eq "$requeued" ] &&
     same_run "$work/$name" "$work/longer-mpirun"
 }
 check "a real time limit (--time=1, --signal=B:TERM@40 in the script): every run checkpoints 40 s before its limit, requeues, and the last finishes: the uninterrupted model and metrics.csv" limit_requeue limit
@@ -127,10 +128,11 @@ check "with Slurm's warning late (--signal=B:TERM@2), the script's own timer sto
 short_limit() {
   local job
   job=$(submit "$work/short.log" --time=1 -- train "${small[@]}" --out "$work/short") || return 1
-  finish "$job" 60
+  local ended
+  ended="$(finish "$job" 60)"
+  echo "$ended"
   cat "$work/short.log"
-  grep -q "JobState=FAILED" <(scontrol show job "$job") && grep -q " ExitCode=64:0" <(scontrol show job "$job") &&
-    grep -q "lengthen --time or shorten the --signal lead" "$work/short.log" && [ ! -e "$work/short" ]
+  grep -q ": FAILED, exit 64:0," <<<"$ended" && grep -q "lengthen --time or shorten the --signal lead" "$work/short.log" && [ ! -e "$work/short" ]
 }
 check "a time limit shorter than the script's 120 s lead (--time=1): exit 64 at the start naming both, nothing run" short_limit
 
